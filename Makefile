@@ -1,0 +1,23 @@
+# make setup: create .venv from the pinned requirements (once, and again when they change)
+# make demo:  Fig. 3a on the embedded local Ray, then its figure
+# make test:  the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) main.py -c experiments/interference/fig3a.yaml
+	$(PY) analysis_v1.py -c experiments/interference/fig3a.yaml
+
+test: $(STAMP)
+	RAY_AUTH_MODE=disabled RAY_DISABLE_USAGE_STATS=1 $(PY) -m pytest -q

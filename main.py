@@ -1,0 +1,138 @@
+"""Run an experiment YAML as Ray Tune trials.
+
+    python main.py -c experiments/<exp>/<config>.yaml [--profile quick] [-o key.path=value ...]
+                   [--address ADDR] [--resume]
+    python main.py -c <exp>/<config>             # the original shorthand
+
+Without an address (or RAY_ADDRESS) an embedded local Ray on loopback is started; under
+`ray job submit` the job's cluster is used. Results go to $RESULTS_DIR/<experiment>/<config>[-<profile>]/:
+Ray's trial folders, rows.parquet (one row per member and iteration) and run.json.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+from utils import PROJECT_ROOT, ConfigError, load_experiment, run_dir
+
+LOCAL_RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # a local Ray binds 127.0.0.1, not the external address
+    "RAY_DISABLE_USAGE_STATS": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-c", "--config", required=True, help="experiment YAML or <exp>/<config>")
+    parser.add_argument("--profile", help="a profile of the YAML, e.g. quick")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any entry, e.g. -o config.pc.T=64 (repeatable)")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or local)")
+    parser.add_argument("--resume", action="store_true", help="resume a killed run")
+    return parser.parse_args(argv)
+
+
+def start_ray(address):
+    """Connect to the cluster at `address`/RAY_ADDRESS, or start an embedded local Ray."""
+    import ray
+    address = address or os.environ.get("RAY_ADDRESS")
+    pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    if address:
+        runtime_env = None
+        if not os.environ.get("RAY_JOB_ID"):   # under `ray job submit` the job's env already has us
+            runtime_env = {"working_dir": str(PROJECT_ROOT),
+                           "excludes": [".venv", "results", "data", ".git", "**/figures"]}
+        ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
+    else:
+        for key, value in LOCAL_RAY_ENV.items():
+            os.environ.setdefault(key, value)
+        ray.init(include_dashboard=False, logging_level="WARNING",
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+
+
+def make_tuner(experiment, path, resume):
+    """The Tuner for an experiment: one Tune trial per packed trial of the grid."""
+    from ray import tune
+    doc = experiment.doc
+    resources = doc["resources_per_trial"]
+    trainable = tune.with_resources(experiment.trainable,
+                                    {"cpu": resources["cpu"], "gpu": resources["gpu"]})
+    if resume and tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+    param_space = {
+        "members": tune.grid_search([t["members"] for t in experiment.trials]),
+        "iterations": doc["stop"]["training_iteration"],
+        "report_every": doc["report_every"],
+        "cpus": resources["cpu"],
+    }
+    return tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(reuse_actors=True,
+                                    trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+                                    trial_name_creator=lambda trial: f"trial_{trial.trial_id}"),
+        run_config=tune.RunConfig(storage_path=str(path.parent), name=path.name, verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=0)))
+
+
+def provenance():
+    """Git revision and versions of the packages the results depend on."""
+    try:
+        revision = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        revision = None
+    versions = {}
+    for package in ("torch", "ray", "numpy", "pandas"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"git_revision": revision, "versions": versions, "python": sys.version.split()[0]}
+
+
+def run(experiment, address=None, resume=False):
+    """Run (or resume) the experiment; write rows.parquet and run.json. Returns the run.json dict."""
+    from analysis_utils import collect_rows
+    path = run_dir(experiment)
+    start = time.time()
+    start_ray(address)
+    results = make_tuner(experiment, path, resume).fit()
+    errors = [{"trial": r.path, "error": " ".join(str(r.error).split())[:500]}
+              for r in results if r.error]
+    rows = collect_rows(path)
+    rows.to_parquet(path / "rows.parquet")
+    summary = {
+        "config_file": str(experiment.path), "profile": experiment.profile,
+        "resolved": experiment.doc, "trials": len(experiment.trials),
+        "members": sum(len(t["members"]) for t in experiment.trials), "rows": len(rows),
+        "failed_trials": errors, "wall_time_s": round(time.time() - start, 2), **provenance(),
+    }
+    (path / "run.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        experiment = load_experiment(args.config, args.profile, args.override)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    members = sum(len(t["members"]) for t in experiment.trials)
+    print(f"{experiment.path.name}: {len(experiment.trials)} trials, {members} runs "
+          f"-> {run_dir(experiment)}", flush=True)
+    summary = run(experiment, args.address, args.resume)
+    print(f"done in {summary['wall_time_s']} s: {summary['rows']} rows; "
+          f"{len(summary['failed_trials'])} failed trials", flush=True)
+    for failure in summary["failed_trials"]:
+        print(f"failed: {failure['trial']}: {failure['error']}", file=sys.stderr)
+    return 1 if summary["failed_trials"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Per-member measurements logged once per iteration (the YAML's `log` list names them).
+
+Each metric maps an `Observation` of one iteration to {column: tensor [M]}.
+"""
+from dataclasses import dataclass
+
+import torch
+
+from network import predict
+
+
+@dataclass
+class Observation:
+    """What one iteration exposes to the metrics.
+
+    `probe` is the iteration's first training batch (s, t); `before`/`after` are the feed-forward
+    outputs on it before and after the iteration's updates; `loss` is the training loss [M] summed
+    over the iteration's batches (each taken before its update).
+    """
+    params: object
+    act: object
+    stream: object
+    probe: tuple
+    before: torch.Tensor
+    after: torch.Tensor
+    loss: torch.Tensor
+
+
+def cosine(a, b):
+    """Cosine between a and b per member, flattening batch and units ([M, B, n] -> [M])."""
+    a, b = a.flatten(1), b.flatten(1)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+
+
+def prediction(obs):
+    """The output on the probe's first sample before the iteration's update: output_0, output_1, ..."""
+    first = obs.before[:, 0, :]
+    return {f"output_{k}": first[:, k] for k in range(first.shape[1])}
+
+
+def target_alignment(obs):
+    """cos(o_after - o_before, t - o_before) on the probe, and the same as an angle in degrees."""
+    target = obs.probe[1].expand_as(obs.before)
+    ta = cosine(obs.after - obs.before, target - obs.before)
+    return {"target_alignment": ta,
+            "target_alignment_angle": torch.rad2deg(torch.acos(ta.clamp(-1, 1)))}
+
+
+def loss(obs):
+    """The training loss 0.5 * sum((o - t)^2), summed over the iteration's batches."""
+    return {"loss": obs.loss}
+
+
+def classification_error(params, act, x, t):
+    """Fraction of samples whose output argmax differs from the target argmax -> [M]."""
+    wrong = predict(params, x, act).argmax(-1) != t.argmax(-1)
+    return wrong.to(params.weights[0].dtype).mean(-1)
+
+
+def test_error(obs):
+    """Classification error on each of the stream's evaluation sets: test_error[_<set>]."""
+    return {("test_error" if name == "test" else f"test_error_{name}"):
+            classification_error(obs.params, obs.act, x, t)
+            for name, (x, t) in obs.stream.eval_sets().items()}
+
+
+METRICS = {
+    "prediction": prediction,
+    "target_alignment": target_alignment,
+    "loss": loss,
+    "test_error": test_error,
+}
+
+# Columns that score a diverged member as a total failure (the paper plots error 1.0 for them).
+ERROR_PREFIX = "test_error"

@@ -1,0 +1,145 @@
+"""Packed multilayer perceptrons: M member networks as one tensor program.
+
+Layer l (1..L) holds W_l with shape [M, n_l, n_{l-1}] and an optional bias b_l with shape [M, 1, n_l].
+The prediction of layer l is mu_l = f(x_{l-1}) W_l^T + b_l, except mu_1 = s W_1^T + b_1: the input
+is clamped and no activation is applied to it. Inputs are [B, n_0] (shared by all members) or
+[M, B, n_0] (one batch per member); everything downstream is [M, B, n_l].
+"""
+from dataclasses import dataclass
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation f and its derivative f' (both elementwise, taking the pre-activation)."""
+    f: callable
+    df: callable
+
+
+def _sigmoid_df(x):
+    s = torch.sigmoid(x)
+    return s * (1 - s)
+
+
+ACTIVATIONS = {
+    "identity": Activation(lambda x: x, torch.ones_like),
+    "sigmoid": Activation(torch.sigmoid, _sigmoid_df),
+    "tanh": Activation(torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
+    "relu": Activation(torch.relu, lambda x: (x > 0).to(x.dtype)),
+    "leaky_relu": Activation(lambda x: F.leaky_relu(x, 0.01),
+                             lambda x: torch.where(x > 0, 1.0, 0.01).to(x.dtype)),
+}
+
+
+@dataclass
+class Params:
+    """Packed weights: lists over layers of [M, out, in] weights and [M, 1, out] biases (or None)."""
+    weights: list
+    biases: list
+
+    @property
+    def num_members(self):
+        return self.weights[0].shape[0]
+
+    @property
+    def tensors(self):
+        """All trainable tensors, weights first, in a fixed order (the optimizer's view)."""
+        return self.weights + [b for b in self.biases if b is not None]
+
+    def clone(self):
+        return Params([w.clone() for w in self.weights],
+                      [None if b is None else b.clone() for b in self.biases])
+
+    def member(self, m):
+        """The sub-network of member m as a packed network with one member."""
+        return Params([w[m:m + 1].clone() for w in self.weights],
+                      [None if b is None else b[m:m + 1].clone() for b in self.biases])
+
+
+def linear(a, weight, bias):
+    """mu = a W^T + b for every member; a is [B, in] (shared) or [M, B, in]."""
+    mu = torch.matmul(a, weight.transpose(1, 2))
+    return mu if bias is None else mu + bias
+
+
+def feedforward(params, s, act):
+    """Plain forward pass; returns the pre-activations [mu_1, ..., mu_L] (mu_L is the output)."""
+    mus, a = [], s
+    for weight, bias in zip(params.weights, params.biases):
+        mu = linear(a, weight, bias)
+        mus.append(mu)
+        a = act.f(mu)
+    return mus
+
+
+def predict(params, s, act):
+    """Feed-forward output o = mu_L (value nodes are transparent at evaluation)."""
+    return feedforward(params, s, act)[-1]
+
+
+def _init_constant(w, generator, value=1.0):
+    return torch.nn.init.constant_(w, value)
+
+
+def _init_normal(w, generator, std=1.0, mean=0.0):
+    return torch.nn.init.normal_(w, mean, std, generator=generator)
+
+
+def _init_xavier_normal(w, generator, gain=1.0):
+    return torch.nn.init.xavier_normal_(w, gain, generator=generator)
+
+
+def _init_xavier_uniform(w, generator, gain=1.0):
+    return torch.nn.init.xavier_uniform_(w, gain, generator=generator)
+
+
+def _init_orthogonal(w, generator, gain=1.0):
+    return torch.nn.init.orthogonal_(w, gain, generator=generator)
+
+
+def _init_torch_default(w, generator):
+    return torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
+
+
+# name -> (function, {parameter: default}); parameters are what the YAML may set under model.init.
+INITS = {
+    "constant": (_init_constant, {"value": 1.0}),
+    "normal": (_init_normal, {"std": 1.0, "mean": 0.0}),
+    "xavier_normal": (_init_xavier_normal, {"gain": 1.0}),
+    "xavier_uniform": (_init_xavier_uniform, {"gain": 1.0}),
+    "orthogonal": (_init_orthogonal, {"gain": 1.0}),
+    "torch_default": (_init_torch_default, {}),
+}
+
+
+def init_member(sizes, init, bias, generator, dtype=torch.float32):
+    """Initial weights of one network: W_l [n_l, n_{l-1}] drawn layer by layer from `generator`.
+
+    Biases start at zero, except with `torch_default`, which draws them from U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) as torch.nn.Linear does.
+    """
+    fn, defaults = INITS[init["name"]]
+    kwargs = {k: init.get(k, v) for k, v in defaults.items()}
+    weights, biases = [], []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(fn(torch.empty(fan_out, fan_in, dtype=dtype), generator, **kwargs))
+        b = None
+        if bias:
+            b = torch.zeros(1, fan_out, dtype=dtype)
+            if init["name"] == "torch_default":
+                bound = 1 / math.sqrt(fan_in)
+                b.uniform_(-bound, bound, generator=generator)
+        biases.append(b)
+    return weights, biases
+
+
+def init_params(sizes, inits, bias, generators, dtype=torch.float32, device="cpu"):
+    """Packed initial weights: member m is `init_member(sizes, inits[m], bias, generators[m])`."""
+    per_member = [init_member(sizes, i, bias, g, dtype) for i, g in zip(inits, generators)]
+    weights = [torch.stack([pm[0][l] for pm in per_member]).to(device) for l in range(len(sizes) - 1)]
+    biases = [torch.stack([pm[1][l] for pm in per_member]).to(device) if bias else None
+              for l in range(len(sizes) - 1)]
+    return Params(weights, biases)

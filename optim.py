@@ -1,0 +1,55 @@
+"""Weight optimizers for packed networks, with a learning rate per member and per layer.
+
+`lr` is a tensor [M, L]: member m's layer l is stepped with lr[m, l] (a bias shares its layer's rate).
+The updates follow torch.optim.SGD and torch.optim.Adam exactly (weight decay is L2 added to the
+gradient, as in those classes), so a packed run equals M runs of the torch optimizers.
+"""
+import torch
+
+
+def _per_tensor_lrs(params, lr):
+    """The [M, 1, 1] learning-rate column of every tensor in `params.tensors` order."""
+    lrs = [lr[:, l, None, None] for l in range(len(params.weights))]
+    return lrs + [lrs[l] for l, b in enumerate(params.biases) if b is not None]
+
+
+class SGD:
+    """p <- p - lr * (g + weight_decay * p)."""
+
+    def __init__(self, params, lr, weight_decay=0.0):
+        self.lrs = _per_tensor_lrs(params, lr)
+        self.weight_decay = weight_decay
+
+    def step(self, params, grads):
+        for p, g, lr in zip(params.tensors, grads, self.lrs):
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            p.sub_(lr * g)
+
+
+class Adam:
+    """Adam (Kingma & Ba) with bias correction, as torch.optim.Adam with L2 weight decay."""
+
+    def __init__(self, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
+        self.lrs = _per_tensor_lrs(params, lr)
+        self.weight_decay = weight_decay
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.steps = 0
+        self.m = [torch.zeros_like(p) for p in params.tensors]
+        self.v = [torch.zeros_like(p) for p in params.tensors]
+
+    def step(self, params, grads):
+        self.steps += 1
+        c1 = 1 - self.beta1 ** self.steps
+        c2_sqrt = (1 - self.beta2 ** self.steps) ** 0.5
+        for p, g, m, v, lr in zip(params.tensors, grads, self.m, self.v, self.lrs):
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            m.mul_(self.beta1).add_(g, alpha=1 - self.beta1)
+            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+            denom = (v.sqrt() / c2_sqrt).add_(self.eps)
+            p.sub_(lr / c1 * m / denom)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}

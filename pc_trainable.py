@@ -1,0 +1,96 @@
+"""Prospective configuration (PC): infer the value nodes first, then consolidate them in the weights.
+
+Notation (ARCHITECTURE.md): input s clamped; hidden value nodes x_l, l = 1..L-1; predictions
+mu_l = W_l f(x_{l-1}) + b_l (mu_1 = W_1 s); output o = mu_L. With prediction errors
+    eps_l = x_l - mu_l  (l < L),        eps_L = t - mu_L,
+the energy of member m is  E = sum_l 0.5 * ||eps_l||^2, summed over units and over the batch, i.e. the
+value-node energies plus the loss 0.5 * ||o - t||^2. All functions here are closed forms on packed
+tensors ([M, B, n]); nothing uses autograd.
+"""
+from dataclasses import dataclass
+
+import torch
+
+from network import feedforward, linear
+
+
+@dataclass(frozen=True)
+class PCSettings:
+    """Inference hyper-parameters; `inference_lr` and `x_lr_discount` are per-member tensors [M]."""
+    T: int
+    inference_lr: torch.Tensor
+    x_lr_discount: torch.Tensor
+    update_p_at: frozenset   # inference steps (0..T-1) at which the weights are updated
+
+
+def update_steps(update_p_at, T):
+    """Resolve the YAML's update_p_at ('last', 'all' or a list of steps) to a set of steps."""
+    if update_p_at == "last":
+        return frozenset([T - 1])
+    if update_p_at == "all":
+        return frozenset(range(T))
+    return frozenset(update_p_at)
+
+
+def prediction_errors(params, s, xs, t, act):
+    """Presynaptic activities a_{l-1} and errors eps_l for every layer l = 1..L.
+
+    a_0 = s, a_l = f(x_l); eps_l = x_l - mu_l for hidden layers and eps_L = t - mu_L.
+    """
+    acts = [s] + [act.f(x) for x in xs]
+    mus = [linear(a, w, b) for a, w, b in zip(acts, params.weights, params.biases)]
+    errors = [x - mu for x, mu in zip(xs, mus[:-1])] + [t - mus[-1]]
+    return acts, errors
+
+
+def energy(errors):
+    """E per member: sum_l 0.5 * sum over batch and units of eps_l^2 -> [M]."""
+    return sum(0.5 * e.square().sum(dim=(1, 2)) for e in errors)
+
+
+def value_gradients(params, xs, errors, act):
+    """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1."""
+    return [e - act.df(x) * torch.matmul(e_next, w_next)
+            for x, e, e_next, w_next in zip(xs, errors[:-1], errors[1:], params.weights[1:])]
+
+
+def weight_gradients(acts, errors, params):
+    """dE/dW_l = -eps_l^T a_{l-1} and dE/db_l = -sum_batch eps_l, in `params.tensors` order.
+
+    The update is local: each layer's error times its presynaptic activity. A shared input a_0
+    ([B, n_0]) is broadcast over members.
+    """
+    grads_w = [-torch.matmul(e.transpose(1, 2), a) for a, e in zip(acts, errors)]
+    grads_b = [-e.sum(dim=1, keepdim=True) for e, b in zip(errors, params.biases) if b is not None]
+    return grads_w + grads_b
+
+
+def pc_step(params, optimizer, s, t, act, settings):
+    """One PC training step on a batch: inference on the value nodes, then plasticity.
+
+    x_l starts at the feed-forward prediction mu_l. For step k = 0..T-1: errors and E_k are computed at
+    the current x; if k is an update step the weights take an optimizer step on dE/dW at that state;
+    every x takes x <- x - gamma * dE/dx (with the same state's gradients); then, if E_k >= E_{k-1}
+    (the energy did not decrease), gamma <- gamma * x_lr_discount for the following steps. gamma
+    restarts at `inference_lr` for every batch. Returns the per-member loss before the update [M].
+    """
+    xs = feedforward(params, s, act)[:-1]
+    gamma = settings.inference_lr.clone()
+    discount = settings.x_lr_discount
+    previous = None
+    for k in range(settings.T):
+        acts, errors = prediction_errors(params, s, xs, t, act)
+        current = energy(errors)
+        if k == 0:
+            loss = 0.5 * errors[-1].square().sum(dim=(1, 2))
+        last = k == settings.T - 1
+        x_grads = None if last else value_gradients(params, xs, errors, act)
+        if k in settings.update_p_at:
+            optimizer.step(params, weight_gradients(acts, errors, params))
+        if not last:
+            step = gamma[:, None, None]
+            xs = [x - step * g for x, g in zip(xs, x_grads)]
+            if previous is not None:
+                gamma = torch.where(current >= previous, gamma * discount, gamma)
+            previous = current
+    return loss

@@ -1,0 +1,10 @@
+"""Test setup: the project root is importable, Ray runs on loopback without telemetry."""
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+for key, value in {"RAY_AUTH_MODE": "disabled", "RAY_DISABLE_USAGE_STATS": "1",
+                   "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}.items():
+    os.environ.setdefault(key, value)
