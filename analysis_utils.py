@@ -87,3 +87,32 @@ class Panel:
     figure: object
     source_data: pd.DataFrame
     comparisons: list = field(default_factory=list)
+
+
+def per_run(df, metric, keys, how="mean", iterations=None):
+    """One row per run (the `keys` that identify it): `metric` aggregated over its iterations
+    (`how`: mean = area under the learning curve, min = best), optionally over the first
+    `iterations` only."""
+    if iterations is not None:
+        df = df[df["iteration"] < iterations]
+    return df.groupby(keys, dropna=False)[metric].agg(how).reset_index()
+
+
+def rule_lineplot(data, x, y, ax, log_x=False, **kwargs):
+    """Mean of `y` vs `x` with 68% bootstrap CI bars over seeds; hue and marker = rule."""
+    import seaborn as sns
+    order = [r for r in RULE_ORDER if r in set(data["Rule"])] + sorted(set(data["Rule"]) - set(RULE_ORDER))
+    sns.lineplot(data=data, x=x, y=y, hue="Rule", hue_order=order, style="Rule", style_order=order,
+                 markers=RULE_MARKERS, dashes=False, errorbar=("ci", 68), err_style="bars", ax=ax,
+                 **kwargs)
+    if log_x:
+        ax.set_xscale("log")
+    return ax
+
+
+def value_at(table, **where):
+    """The single value of a one-column selection, NaN when absent (for summaries)."""
+    selected = table
+    for key, value in where.items():
+        selected = selected[selected[key] == value]
+    return float(selected.iloc[:, -1].mean()) if len(selected) else float("nan")

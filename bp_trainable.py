@@ -6,23 +6,25 @@ around `train_members`, which does not need Ray.
 """
 from dataclasses import dataclass
 import math
+from pathlib import Path
+import tempfile
 import uuid
 
 import torch
 
 from data_utils import STREAMS
 from metrics import ERROR_PREFIX, METRICS, Observation
-from network import ACTIVATIONS, INITS, feedforward, init_params, predict
+from network import ACTIVATIONS, INITS, Params, feedforward, init_params, predict
 from optim import OPTIMIZERS
-from pc_trainable import PCSettings, pc_step, update_steps, weight_gradients
+from pc_trainable import PCSettings, output_error, pc_step, update_steps, weight_gradients
 from utils import (AnyOf, Bool, ConfigError, Float, Int, List, Named, Str, Struct, derive_seed,
-                   flatten)
+                   flatten, results_dir)
 
 
 # ---------------------------------------------------------------------------------------------
 # Backprop
 # ---------------------------------------------------------------------------------------------
-def backprop_errors(params, s, t, act):
+def backprop_errors(params, s, t, act, output_mask=None):
     """Presynaptic activities a_{l-1} and backpropagated errors for every layer l = 1..L.
 
     eps_L = t - o and eps_l = f'(mu_l) * (eps_{l+1} W_{l+1}), so -eps_l^T a_{l-1} is dLoss/dW_l for
@@ -30,7 +32,7 @@ def backprop_errors(params, s, t, act):
     """
     mus = feedforward(params, s, act)
     acts = [s] + [act.f(mu) for mu in mus[:-1]]
-    errors = [t - mus[-1]]
+    errors = [output_error(t, mus[-1], output_mask)]
     for mu, w_next in zip(reversed(mus[:-1]), reversed(params.weights[1:])):
         errors.insert(0, act.df(mu) * torch.matmul(errors[0], w_next))
     return acts, errors
@@ -38,7 +40,7 @@ def backprop_errors(params, s, t, act):
 
 def bp_step(params, optimizer, s, t, act, settings=None):
     """One forward, one backward, one optimizer step. Returns the loss before the update [M]."""
-    acts, errors = backprop_errors(params, s, t, act)
+    acts, errors = backprop_errors(params, s, t, act, settings and settings.output_mask)
     optimizer.step(params, weight_gradients(acts, errors, params))
     return 0.5 * errors[-1].square().sum(dim=(1, 2))
 
@@ -50,8 +52,13 @@ RULES = {"pc": pc_step, "bp": bp_step}
 # Config of the supervised trainable
 # ---------------------------------------------------------------------------------------------
 def _init_variants():
-    return {name: Struct(fields={k: Float(default=v) for k, v in defaults.items()})
-            for name, (_, defaults) in INITS.items()}
+    variants = {name: Struct(fields={k: Float(default=v) for k, v in defaults.items()})
+                for name, (_, defaults) in INITS.items()}
+    variants["pretrained"] = Struct(fields={
+        "run": Str(doc="<experiment>/<run> under $RESULTS_DIR of a run with save_weights: true"),
+        "member": Int(min=0, default=0, doc="which member of that run's trial"),
+    })
+    return variants
 
 
 def _resolve_sizes(config, path):
@@ -71,6 +78,9 @@ def _resolve_sizes(config, path):
     lr = config["optimizer"]["lr"]
     if isinstance(lr, list) and len(lr) != model["num_layers"]:
         raise ConfigError(f"{path}.optimizer.lr: needs one rate per layer ({model['num_layers']})")
+    units = config["error_units"]
+    if units is not None and max(units) >= n_out:
+        raise ConfigError(f"{path}.error_units: output units are 0..{n_out - 1}, got {units}")
     steps = config["pc"]["update_p_at"]
     if isinstance(steps, list) and max(steps) >= config["pc"]["T"]:
         raise ConfigError(f"{path}.pc.update_p_at: steps must be < T ({config['pc']['T']})")
@@ -107,7 +117,10 @@ SCHEMA = SupervisedSchema(fields={
         "lr": AnyOf(options=(POSITIVE, List(item=POSITIVE, min_len=1))),
         "weight_decay": Float(min=0, default=0.0),
     }),
+    "error_units": List(item=Int(min=0), min_len=1, default=None,
+                        doc="output units whose error drives learning (default: all)"),
     "log": List(item=Str(choices=tuple(METRICS)), default=["loss"]),
+    "save_weights": Bool(default=False, doc="keep the final weights in a checkpoint"),
     "device": Str(choices=("auto", "cpu", "cuda"), default="auto"),
     "dtype": Str(choices=("float32", "float64"), default="float32"),
 })
@@ -156,9 +169,7 @@ class PackedRun:
         device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
         seeds = [m["seed"] for m in members]
         model = first["model"]
-        generators = [torch.Generator().manual_seed(derive_seed(s, "init")) for s in seeds]
-        params = init_params(model["sizes"], [m["model"]["init"] for m in members], model["bias"],
-                             generators, dtype, device)
+        params = initial_params(members, dtype, device)
         lr = torch.tensor([_layer_lrs(m["optimizer"]["lr"], model["num_layers"]) for m in members],
                           dtype=dtype, device=device)
         optimizer = OPTIMIZERS[first["optimizer"]["name"]](
@@ -170,7 +181,10 @@ class PackedRun:
                                       device=device),
             x_lr_discount=torch.tensor([m["pc"]["x_lr_discount"] for m in members], dtype=dtype,
                                        device=device),
-            update_p_at=update_steps(pc["update_p_at"], pc["T"]))
+            update_p_at=update_steps(pc["update_p_at"], pc["T"]),
+            output_mask=None if first["error_units"] is None else torch.zeros(
+                model["sizes"][-1], dtype=dtype, device=device).index_fill_(
+                0, torch.tensor(first["error_units"], device=device), 1.0))
         stream = STREAMS[first["data"]["name"]](first["data"], seeds, device, dtype)
         return cls(params, optimizer, ACTIVATIONS[model["activation"]], RULES[first["rule"]],
                    settings, stream, [METRICS[name] for name in first["log"]])
@@ -196,6 +210,58 @@ class PackedRun:
         """Zero the weights of diverged members so they stay finite (their scores are fixed)."""
         for p in self.params.tensors:
             p[diverged] = 0
+
+
+def initial_params(members, dtype, device):
+    """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's."""
+    model = members[0]["model"]
+    if model["init"]["name"] == "pretrained":
+        saved = [load_weights(m["model"]["init"]) for m in members]
+        weights = [torch.stack([w[l] for w, _ in saved]).to(device, dtype) for l in range(len(saved[0][0]))]
+        biases = [None if saved[0][1][l] is None else
+                  torch.stack([b[l] for _, b in saved]).to(device, dtype) for l in range(len(weights))]
+        return Params(weights, biases)
+    generators = [torch.Generator().manual_seed(derive_seed(m["seed"], "init")) for m in members]
+    return init_params(model["sizes"], [m["model"]["init"] for m in members], model["bias"],
+                       generators, dtype, device)
+
+
+WEIGHTS_FILE = "weights.pt"
+
+
+def weights_file(run):
+    """The weights a run saved (its single trial's checkpoint); a clear error if there are none."""
+    found = sorted((results_dir() / run).glob(f"*/checkpoint_*/{WEIGHTS_FILE}"))
+    if len(found) != 1:
+        problem = "no saved weights" if not found else f"{len(found)} saved weight files"
+        raise ConfigError(f"model.init.run: {problem} under {results_dir() / run}; run the config "
+                          f"that produces {run} (with save_weights: true, one trial) first")
+    return found[0]
+
+
+def load_weights(init):
+    """(weights, biases) of one member of a saved run: lists over layers of [out, in] / [1, out]."""
+    saved = torch.load(weights_file(init["run"]), map_location="cpu")
+    m = init["member"]
+    return ([w[m] for w in saved["weights"]], [None if b is None else b[m] for b in saved["biases"]])
+
+
+def save_weights(params, folder):
+    """Write the packed weights to folder/weights.pt (the file `load_weights` reads)."""
+    torch.save({"weights": [w.cpu() for w in params.weights],
+                "biases": [None if b is None else b.cpu() for b in params.biases]},
+               Path(folder) / WEIGHTS_FILE)
+
+
+def prepare(members):
+    """Checks before any trial starts: the data is at hand and saved weights exist."""
+    first = members[0]
+    stream = STREAMS[first["data"]["name"]]
+    if hasattr(stream, "prepare"):
+        stream.prepare(first["data"])
+    for member in members:
+        if member["model"]["init"]["name"] == "pretrained":
+            weights_file(member["model"]["init"]["run"])
 
 
 def _layer_lrs(lr, num_layers):
@@ -229,6 +295,7 @@ def train_members(members, iterations, report, report_every=0):
         if done or len(buffer) == every:
             report(_rows(buffer, len(members)), done)
             buffer = []
+    return run
 
 
 def _rows(buffer, num_members):
@@ -248,14 +315,26 @@ def supervised(trial):
     from ray import tune
     attempt = uuid.uuid4().hex
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
+    final = {}
 
     def report(rows, done):
-        tune.report({"rows": rows, "done": done, "attempt": attempt,
-                     "iterations_done": rows["iteration"][-1] + 1})
+        result = {"rows": rows, "done": done, "attempt": attempt,
+                  "iterations_done": rows["iteration"][-1] + 1}
+        if done:   # sent below, with the weights when asked to keep them
+            final.update(result)
+        else:
+            tune.report(result)
 
-    train_members(trial["members"], trial["iterations"], report, trial.get("report_every", 0))
+    run = train_members(trial["members"], trial["iterations"], report, trial.get("report_every", 0))
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if trial["members"][0]["save_weights"]:
+            save_weights(run.params, folder)
+            checkpoint = tune.Checkpoint.from_directory(folder)
+        tune.report(final, checkpoint=checkpoint)
 
 
 supervised.schema = SCHEMA
 supervised.packable = PACKABLE
+supervised.prepare = prepare
 TRAINABLES = {"supervised": supervised}

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from utils import Float, Int, List, Struct, derive_seed
+from utils import Bool, Float, Int, List, Str, Struct, derive_seed
 
 __all__ = [
     "STREAMS",
@@ -555,4 +555,203 @@ class GaussianPair:
         return {}
 
 
-STREAMS = {"fixed_pair": FixedPair, "gaussian_pair": GaussianPair}
+
+# Inputs and classes of each data set, known without reading it (configs are checked before Ray).
+DATASET_DIMS = {"fashion_mnist": (784, 10), "mnist": (784, 10), "cifar10": (3072, 10), "digits": (64, 10)}
+
+
+def member_generators(seeds, stream):
+    """One CPU generator per member for the named random stream, seeded from the member's seed."""
+    return [torch.Generator().manual_seed(derive_seed(seed, stream)) for seed in seeds]
+
+
+def stack_members(generators, draw, device):
+    """Stack one draw per member ([M, ...]); the draws are per member so packing never changes them."""
+    return torch.stack([draw(g) for g in generators]).to(device)
+
+
+def one_hot_members(labels, num_classes, off_value, dtype):
+    """One-hot targets for labels of any shape ([M, B] -> [M, B, K])."""
+    flat = one_hot(labels.flatten(), num_classes, off_value, dtype)
+    return flat.view(*labels.shape, num_classes)
+
+
+class ImageClassification:
+    """A labelled image set: per-member training subsets, shuffled mini-batches, one-hot targets.
+
+    An iteration is one epoch over the member's training pool, or `batches_per_iteration` mini-batches
+    from a shuffled stream that reshuffles when it runs out. Evaluation: the test set (or a per-member
+    subset of `test_per_class` images of each class).
+    """
+    schema = Struct(fields={
+        "dataset": Str(choices=tuple(DATASET_DIMS)),
+        "batch_size": Int(min=1),
+        "train_per_class": Int(min=1, default=None, doc="images per class (default: all)"),
+        "test_per_class": Int(min=1, default=None, doc="test images per class (default: all)"),
+        "batches_per_iteration": Int(min=1, default=None, doc="default: one epoch per iteration"),
+        "drop_last": Bool(default=False),
+        "target_off": Float(default=0.0, doc="target of the wrong classes: 0, or -1 for ±1 targets"),
+        "download": Bool(default=False, doc="fetch missing files from the official source"),
+    })
+
+    @staticmethod
+    def dims(cfg):
+        return DATASET_DIMS[cfg["dataset"]]
+
+    @staticmethod
+    def prepare(cfg):
+        """Load (or download) the data once before any trial starts, so problems surface early."""
+        for split in SPLITS:
+            load_dataset(cfg["dataset"], split, download=cfg["download"])
+
+    def __init__(self, cfg, seeds, device, dtype):
+        self.cfg, self.device, self.dtype = cfg, device, dtype
+        self.num_members = len(seeds)
+        train = load_dataset(cfg["dataset"], "train", download=cfg["download"])
+        test = load_dataset(cfg["dataset"], "test", download=cfg["download"])
+        self.x_train, self.y_train = train.x.to(device, dtype), train.y.to(device)
+        self.x_test, self.y_test = test.x.to(device, dtype), test.y.to(device)
+        self.num_outputs = self.dims(cfg)[1]
+        self.subset_gens = member_generators(seeds, "subset")
+        self.order_gens = member_generators(seeds, "order")
+        self.label_map = torch.arange(self.num_outputs, device=device).expand(len(seeds), -1)
+        self.draw_subsets()
+        self.queue = None
+        self.cached_eval = None
+
+    def draw_subsets(self):
+        """Each member's training pool [M, n] and test subset [M, n_test] (or None: the whole set)."""
+        self.train_pool = self.per_member_subset(self.y_train, self.cfg["train_per_class"])
+        self.test_pool = (None if self.cfg["test_per_class"] is None else
+                          self.per_member_subset(self.y_test, self.cfg["test_per_class"]))
+
+    def per_member_subset(self, y, n_per_class):
+        y_cpu = y.cpu()
+        return stack_members(self.subset_gens, lambda g: per_class_subset(y_cpu, n_per_class, g),
+                             self.device)
+
+    def pool(self, iteration):
+        """Indices [M, n] of the training images the members learn from at this iteration."""
+        return self.train_pool
+
+    def shuffled(self, pool):
+        keys = stack_members(self.order_gens, lambda g: torch.rand(pool.shape[1], generator=g),
+                             self.device)
+        return torch.gather(pool, 1, keys.argsort(dim=1))
+
+    def batch(self, idx):
+        """Inputs [M, B, D] and targets [M, B, K] of the images idx [M, B], gathered in one op."""
+        labels = torch.gather(self.label_map, 1, self.y_train[idx])
+        return self.x_train[idx], one_hot_members(labels, self.num_outputs, self.cfg["target_off"],
+                                                  self.dtype)
+
+    def batches(self, iteration):
+        size = self.cfg["batch_size"]
+        if self.cfg["batches_per_iteration"] is None:
+            order = self.shuffled(self.pool(iteration))
+            stop = order.shape[1] - (order.shape[1] % size if self.cfg["drop_last"] else 0)
+            for start in range(0, stop, size):
+                yield self.batch(order[:, start:start + size])
+            return
+        for _ in range(self.cfg["batches_per_iteration"]):
+            if self.queue is None or self.queue.shape[1] < size:
+                self.queue = self.shuffled(self.pool(iteration))
+            idx, self.queue = self.queue[:, :size], self.queue[:, size:]
+            yield self.batch(idx)
+
+    def eval_set(self, idx):
+        """Inputs and targets of the test images idx ([N] shared or [M, N] per member)."""
+        labels = self.y_test[idx].expand(self.num_members, -1)
+        mapped = torch.gather(self.label_map, 1, labels)
+        targets = one_hot_members(mapped, self.num_outputs, self.cfg["target_off"], self.dtype)
+        return self.x_test[idx], targets
+
+    def eval_sets(self):
+        """{name: (x, t)}, cached until the subsets or labels change."""
+        if self.cached_eval is None:
+            self.cached_eval = self.make_eval_sets()
+        return self.cached_eval
+
+    def make_eval_sets(self):
+        if self.test_pool is None:
+            return {"test": self.eval_set(torch.arange(len(self.y_test), device=self.device))}
+        return {"test": self.eval_set(self.test_pool)}
+
+
+class AlternatingTasks(ImageClassification):
+    """Continual learning: the classes split into tasks trained in turn, `epochs_per_task` epochs each
+    (task A, task B, task A, ...), evaluated on every task's test images (test_error_task_<k>).
+
+    Labels go through a per-member random permutation of the classes, then modulo `num_outputs`, so
+    the tasks share output units (Fig. 4d, 4e).
+    """
+    schema = Struct(fields={
+        **ImageClassification.schema.fields,
+        "tasks": List(item=List(item=Int(min=0), min_len=1), min_len=1,
+                      default=[[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]),
+        "epochs_per_task": Int(min=1, default=4),
+        "num_outputs": Int(min=1, default=5),
+        "permute_labels": Bool(default=True),
+    })
+
+    @staticmethod
+    def dims(cfg):
+        return DATASET_DIMS[cfg["dataset"]][0], cfg["num_outputs"]
+
+    def __init__(self, cfg, seeds, device, dtype):
+        super().__init__(cfg, seeds, device, dtype)
+        classes = DATASET_DIMS[cfg["dataset"]][1]
+        if cfg["permute_labels"]:
+            perms = stack_members(member_generators(seeds, "labels"),
+                                  lambda g: random_label_permutation(classes, g), device)
+        else:
+            perms = torch.arange(classes, device=device).expand(len(seeds), -1)
+        self.label_map = perms % cfg["num_outputs"]
+        self.task_pools = [self.restrict(self.train_pool, self.y_train, task) for task in cfg["tasks"]]
+
+    def restrict(self, pool, y, classes):
+        """The part of each member's pool [M, n] whose labels lie in `classes` ([M, n_task])."""
+        keep = torch.isin(y[pool], torch.tensor(classes, device=self.device))
+        return pool[keep].view(pool.shape[0], -1)
+
+    def pool(self, iteration):
+        return self.task_pools[(iteration // self.cfg["epochs_per_task"]) % len(self.task_pools)]
+
+    def make_eval_sets(self):
+        everything = torch.arange(len(self.y_test), device=self.device)[None]
+        pool = everything if self.test_pool is None else self.test_pool
+        return {f"task_{k}": self.eval_set(self.restrict(pool, self.y_test, task).squeeze(0))
+                for k, task in enumerate(self.cfg["tasks"])}
+
+
+class ConceptDrift(ImageClassification):
+    """Every `drift_every` iterations (first at iteration 0) the labels of `drifting_classes` are
+    permuted among themselves and fresh training and test subsets are drawn (Fig. 4f, 4g)."""
+    schema = Struct(fields={
+        **ImageClassification.schema.fields,
+        "drift_every": Int(min=1, default=64),
+        "drifting_classes": List(item=Int(min=0), min_len=2, default=[5, 6, 7, 8, 9]),
+    })
+
+    def __init__(self, cfg, seeds, device, dtype):
+        super().__init__(cfg, seeds, device, dtype)
+        self.drift_gens = member_generators(seeds, "drift")
+
+    def drift(self):
+        drifting = torch.tensor(self.cfg["drifting_classes"])
+        label_map = torch.arange(self.num_outputs).repeat(self.num_members, 1)
+        shuffles = stack_members(self.drift_gens, lambda g: torch.randperm(len(drifting), generator=g),
+                                 "cpu")
+        label_map[:, drifting] = drifting[shuffles]
+        self.label_map = label_map.to(self.device)
+        self.draw_subsets()
+        self.cached_eval = None
+
+    def batches(self, iteration):
+        if iteration % self.cfg["drift_every"] == 0:
+            self.drift()
+        yield from super().batches(iteration)
+
+
+STREAMS = {"fixed_pair": FixedPair, "gaussian_pair": GaussianPair, "images": ImageClassification,
+           "alternating_tasks": AlternatingTasks, "concept_drift": ConceptDrift}

@@ -11,6 +11,7 @@ Ray's trial folders, rows.parquet (one row per member and iteration) and run.jso
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,13 @@ def start_ray(address):
             os.environ.setdefault(key, value)
         ray.init(include_dashboard=False, logging_level="WARNING",
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+
+
+def prepare(experiment):
+    """The trainable's own checks (data present, saved weights found) before Ray starts."""
+    check = getattr(experiment.trainable, "prepare", None)
+    for trial in experiment.trials if check else []:
+        check(trial["members"])
 
 
 def make_tuner(experiment, path, resume):
@@ -99,6 +107,9 @@ def run(experiment, address=None, resume=False):
     """Run (or resume) the experiment; write rows.parquet and run.json. Returns the run.json dict."""
     from analysis_utils import collect_rows
     path = run_dir(experiment)
+    if path.exists() and not resume:
+        print(f"replacing the previous results at {path} (use --resume to continue them)")
+        shutil.rmtree(path)
     start = time.time()
     start_ray(address)
     results = make_tuner(experiment, path, resume).fit()
@@ -120,7 +131,8 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         experiment = load_experiment(args.config, args.profile, args.override)
-    except ConfigError as error:
+        prepare(experiment)
+    except (ConfigError, OSError, ValueError) as error:   # bad config, missing or corrupt data
         print(f"error: {error}", file=sys.stderr)
         return 2
     members = sum(len(t["members"]) for t in experiment.trials)

@@ -30,7 +30,7 @@ ACTIVATIONS = {
     "tanh": Activation(torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
     "relu": Activation(torch.relu, lambda x: (x > 0).to(x.dtype)),
     "leaky_relu": Activation(lambda x: F.leaky_relu(x, 0.01),
-                             lambda x: torch.where(x > 0, 1.0, 0.01).to(x.dtype)),
+                             lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, 0.01))),
 }
 
 

@@ -21,6 +21,7 @@ class PCSettings:
     inference_lr: torch.Tensor
     x_lr_discount: torch.Tensor
     update_p_at: frozenset   # inference steps (0..T-1) at which the weights are updated
+    output_mask: torch.Tensor = None   # [n_L] 1 for output units whose error drives learning
 
 
 def update_steps(update_p_at, T):
@@ -32,14 +33,19 @@ def update_steps(update_p_at, T):
     return frozenset(update_p_at)
 
 
-def prediction_errors(params, s, xs, t, act):
+def output_error(t, o, mask=None):
+    """eps_L = t - o, restricted to the output units in `mask` (all when None)."""
+    return t - o if mask is None else (t - o) * mask
+
+
+def prediction_errors(params, s, xs, t, act, output_mask=None):
     """Presynaptic activities a_{l-1} and errors eps_l for every layer l = 1..L.
 
     a_0 = s, a_l = f(x_l); eps_l = x_l - mu_l for hidden layers and eps_L = t - mu_L.
     """
     acts = [s] + [act.f(x) for x in xs]
     mus = [linear(a, w, b) for a, w, b in zip(acts, params.weights, params.biases)]
-    errors = [x - mu for x, mu in zip(xs, mus[:-1])] + [t - mus[-1]]
+    errors = [x - mu for x, mu in zip(xs, mus[:-1])] + [output_error(t, mus[-1], output_mask)]
     return acts, errors
 
 
@@ -79,7 +85,7 @@ def pc_step(params, optimizer, s, t, act, settings):
     discount = settings.x_lr_discount
     previous = None
     for k in range(settings.T):
-        acts, errors = prediction_errors(params, s, xs, t, act)
+        acts, errors = prediction_errors(params, s, xs, t, act, settings.output_mask)
         current = energy(errors)
         if k == 0:
             loss = 0.5 * errors[-1].square().sum(dim=(1, 2))
