@@ -41,11 +41,11 @@ def load_results(run_path):
     """The run's tidy table: rows.parquet, rebuilt from the trial folders when missing."""
     run_path = Path(run_path)
     table = run_path / "rows.parquet"
-    if table.exists():
-        return pd.read_parquet(table)
-    if not run_path.exists():
-        raise FileNotFoundError(f"no results at {run_path}; run main.py with the same -c/--profile first")
-    return collect_rows(run_path)
+    rows = pd.read_parquet(table) if table.exists() else collect_rows(run_path)
+    if rows.empty:
+        raise FileNotFoundError(f"no results at {run_path}; run main.py with the same -c/--profile "
+                                "first (run.json there lists failed trials)")
+    return rows
 
 
 def rule_label(df):

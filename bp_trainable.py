@@ -259,6 +259,10 @@ def prepare(members):
     stream = STREAMS[first["data"]["name"]]
     if hasattr(stream, "prepare"):
         stream.prepare(first["data"])
+    try:   # building the stream checks the subsets (e.g. enough images per class) up front
+        stream(first["data"], [m["seed"] for m in members], "cpu", torch.float32)
+    except ValueError as error:
+        raise ConfigError(f"config.data: {error}") from None
     for member in members:
         if member["model"]["init"]["name"] == "pretrained":
             weights_file(member["model"]["init"]["run"])

@@ -17,7 +17,7 @@ import sys
 import time
 from importlib import metadata
 
-from utils import PROJECT_ROOT, ConfigError, load_experiment, run_dir
+from utils import PROJECT_ROOT, ConfigError, load_experiment, results_dir, run_dir
 
 LOCAL_RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # a local Ray binds 127.0.0.1, not the external address
@@ -40,27 +40,33 @@ def parse_args(argv=None):
 
 def start_ray(address):
     """Connect to the cluster at `address`/RAY_ADDRESS, or start an embedded local Ray."""
-    import ray
     address = address or os.environ.get("RAY_ADDRESS")
-    pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    if not address:   # read by Ray at import time
+        for key, value in LOCAL_RAY_ENV.items():
+            os.environ.setdefault(key, value)
+    import ray
+    # Tune runs trials in their own working directories: hand them absolute paths.
+    env_vars = {"RESULTS_DIR": str(results_dir())}
     if address:
         runtime_env = None
         if not os.environ.get("RAY_JOB_ID"):   # under `ray job submit` the job's env already has us
-            runtime_env = {"working_dir": str(PROJECT_ROOT),
+            runtime_env = {"working_dir": str(PROJECT_ROOT), "env_vars": env_vars,
                            "excludes": [".venv", "results", "data", ".git", "**/figures"]}
         ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
     else:
-        for key, value in LOCAL_RAY_ENV.items():
-            os.environ.setdefault(key, value)
+        pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
         ray.init(include_dashboard=False, logging_level="WARNING",
-                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+                 runtime_env={"env_vars": {**env_vars, "PYTHONPATH": pythonpath}})
 
 
 def prepare(experiment):
     """The trainable's own checks (data present, saved weights found) before Ray starts."""
     check = getattr(experiment.trainable, "prepare", None)
     for trial in experiment.trials if check else []:
-        check(trial["members"])
+        try:
+            check(trial["members"])
+        except ConfigError as error:
+            raise ConfigError(f"{experiment.path}: {error}") from None
 
 
 def make_tuner(experiment, path, resume):
@@ -85,6 +91,12 @@ def make_tuner(experiment, path, resume):
                                     trial_name_creator=lambda trial: f"trial_{trial.trial_id}"),
         run_config=tune.RunConfig(storage_path=str(path.parent), name=path.name, verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)))
+
+
+def last_line(error):
+    """The exception line of a trial's error (Ray wraps the worker's whole traceback)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else repr(error)
 
 
 def provenance():
@@ -113,8 +125,7 @@ def run(experiment, address=None, resume=False):
     start = time.time()
     start_ray(address)
     results = make_tuner(experiment, path, resume).fit()
-    errors = [{"trial": r.path, "error": " ".join(str(r.error).split())[:500]}
-              for r in results if r.error]
+    errors = [{"trial": r.path, "error": last_line(r.error)} for r in results if r.error]
     rows = collect_rows(path)
     rows.to_parquet(path / "rows.parquet")
     summary = {

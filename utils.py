@@ -155,11 +155,12 @@ class Struct(Node):
         out = {}
         for key, node in self.fields.items():
             sub = _join(path, key)
-            if key in value:
+            if key in value and not (value[key] is None and node.default is None):
                 out[key] = node.check(value[key], sub)
             elif node.default is REQUIRED:
                 _fail(sub, "missing required key" + (f" ({node.doc})" if node.doc else ""))
             else:   # defaults are checked too, so a mapping's default gets its own defaults
+                    # (an explicit null stands for a default of None)
                 out[key] = None if node.default is None else node.check(copy.deepcopy(node.default), sub)
         return out
 
@@ -197,6 +198,8 @@ def document_schema():
         "max_members": Int(min=0, default=0, doc="split packs larger than this (0: no limit)"),
         "report_every": Int(min=0, default=0, doc="iterations per Tune report (0: automatic)"),
         "config": Map(),
+        "variants": List(item=Map(), default=None,
+                         doc="a union of grids: each entry is merged into config, then expanded"),
         "analysis": Struct(fields={"figure": Str(doc="module:attribute of the figure function")},
                            default=None),
         "profiles": Map(default={}),
@@ -307,7 +310,7 @@ def _load(path, profile, overrides):
         apply_override(raw, assignment)
     trainable = resolve_trainable(raw.get("trainable", "supervised"))
     doc = document_schema().check(raw, "")
-    configs = [trainable.schema.check(c, "config") for c in expand_grid(doc["config"], "config")]
+    configs = [trainable.schema.check(c, "config") for c in expand_variants(doc)]
     check_pack_axes(doc["pack"], trainable.packable)
     return Experiment(path, profile, doc, trainable, pack_trials(configs, doc["pack"], doc["max_members"]))
 
@@ -330,6 +333,13 @@ def expand_grid(node, path=""):
         choices = [expand_grid(v, f"{path}[{i}]") for i, v in enumerate(node)]
         return [list(combo) for combo in itertools.product(*choices)]
     return [node]
+
+
+def expand_variants(doc):
+    """The grid points of `config`, or the union over `variants` of the grids of config + variant."""
+    variants = doc["variants"] or [{}]
+    return [point for variant in variants
+            for point in expand_grid(deep_merge(doc["config"], variant), "config")]
 
 
 def get_path(config, dotted):

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]   # `-m "not slow"` skips it with the other Ray runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent               # the venv's bin: python and the `ray` script
@@ -140,7 +140,6 @@ class Cluster:
             self.exec(i, ["ip", "link", "set", "lo", "up"])
             self.exec(i, ["ip", "addr", "add", f"{self.ip[i]}/24", "dev", ns])
             self.exec(i, ["ip", "link", "set", ns, "up"])
-        self.exec(0, ["ping", "-c", "1", "-W", "5", self.ip[1]], check=False)  # warm ARP; optional
 
     def start_ray(self):
         common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024 ** 2),
