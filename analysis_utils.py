@@ -110,9 +110,9 @@ def rule_lineplot(data, x, y, ax, log_x=False, **kwargs):
     return ax
 
 
-def value_at(table, **where):
-    """The single value of a one-column selection, NaN when absent (for summaries)."""
-    selected = table
-    for key, value in where.items():
-        selected = selected[selected[key] == value]
-    return float(selected.iloc[:, -1].mean()) if len(selected) else float("nan")
+def paper_comparisons(means, paper, label):
+    """A Comparison for every (rule, x) the run measured, beside the paper's value for x from a
+    {x: (PC value, BP value)} table ('–' where the paper shows none, e.g. in quick profiles)."""
+    rows = sorted(means.items(), key=lambda item: (RULE_ORDER.index(item[0][0]), item[0][1]))
+    return [Comparison(label(rule, x), value, paper.get(x, ("–", "–"))[RULE_ORDER.index(rule)])
+            for (rule, x), value in rows]

@@ -49,7 +49,7 @@ def start_ray(address):
     env_vars = {"RESULTS_DIR": str(results_dir())}
     if address:
         runtime_env = None
-        if not os.environ.get("RAY_JOB_ID"):   # under `ray job submit` the job's env already has us
+        if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:   # under `ray job submit` the job already ships us
             runtime_env = {"working_dir": str(PROJECT_ROOT), "env_vars": env_vars,
                            "excludes": [".venv", "results", "data", ".git", "**/figures"]}
         ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")

@@ -38,13 +38,18 @@ def output_error(t, o, mask=None):
     return t - o if mask is None else (t - o) * mask
 
 
-def prediction_errors(params, s, xs, t, act, output_mask=None):
+def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
     """Presynaptic activities a_{l-1} and errors eps_l for every layer l = 1..L.
 
     a_0 = s, a_l = f(x_l); eps_l = x_l - mu_l for hidden layers and eps_L = t - mu_L.
+    mu_1 = W_1 s + b_1 does not change during inference (s is clamped), so a caller may pass it in
+    and skip the widest matmul of every step.
     """
     acts = [s] + [act.f(x) for x in xs]
-    mus = [linear(a, w, b) for a, w, b in zip(acts, params.weights, params.biases)]
+    if mu_1 is None:
+        mu_1 = linear(s, params.weights[0], params.biases[0])
+    mus = [mu_1] + [linear(a, w, b) for a, w, b in
+                    zip(acts[1:], params.weights[1:], params.biases[1:])]
     errors = [x - mu for x, mu in zip(xs, mus[:-1])] + [output_error(t, mus[-1], output_mask)]
     return acts, errors
 
@@ -80,12 +85,15 @@ def pc_step(params, optimizer, s, t, act, settings):
     (the energy did not decrease), gamma <- gamma * x_lr_discount for the following steps. gamma
     restarts at `inference_lr` for every batch. Returns the per-member loss before the update [M].
     """
-    xs = feedforward(params, s, act)[:-1]
+    mus = feedforward(params, s, act)
+    xs, mu_1 = mus[:-1], mus[0]
     gamma = settings.inference_lr.clone()
     discount = settings.x_lr_discount
     previous = None
     for k in range(settings.T):
-        acts, errors = prediction_errors(params, s, xs, t, act, settings.output_mask)
+        if mu_1 is None:   # the first layer's weights changed at the previous step
+            mu_1 = linear(s, params.weights[0], params.biases[0])
+        acts, errors = prediction_errors(params, s, xs, t, act, settings.output_mask, mu_1)
         current = energy(errors)
         if k == 0:
             loss = 0.5 * errors[-1].square().sum(dim=(1, 2))
@@ -93,6 +101,7 @@ def pc_step(params, optimizer, s, t, act, settings):
         x_grads = None if last else value_gradients(params, xs, errors, act)
         if k in settings.update_p_at:
             optimizer.step(params, weight_gradients(acts, errors, params))
+            mu_1 = None
         if not last:
             step = gamma[:, None, None]
             xs = [x - step * g for x, g in zip(xs, x_grads)]

@@ -51,3 +51,44 @@ def test_target_alignment_quick_keeps_pc_above_bp_at_depth(tmp_path):
         assert median["pc", depth] > median["bp", depth] + 0.2
     source = pd.read_csv(out / "source_data" / "fig3e-quick.csv")
     assert list(source.columns) == ["rule", "num_layers", "seed", "target_alignment"]
+
+
+def best_mean(rows, metric, by, how="mean"):
+    """Best (over lrs) seed-mean of the per-run `how` of `metric`, per rule and `by`."""
+    runs = rows.groupby(["rule", *by, "optimizer.lr", "seed"])[metric].agg(how)
+    return runs.groupby(["rule", *by, "optimizer.lr"]).mean().groupby(["rule", *by]).min()
+
+
+def test_search_depth_quick_favours_pc_in_the_deepest_network(tmp_path):
+    rows, _, _ = run_and_analyse("search_depth/fig3fgh", tmp_path, ["fig3f", "fig3g", "fig3h"])
+    best = best_mean(rows, "test_error", ["model.num_layers"])
+    assert best["pc", 1] == pytest.approx(best["bp", 1], abs=1e-6)    # one layer: PC = BP
+    assert best["pc", 8] < best["bp", 8] - 0.1
+
+
+def test_batch_size_quick_runs_and_scores_every_batch_size(tmp_path):
+    rows, _, _ = run_and_analyse("batch_size/fig4bc", tmp_path, ["fig4b", "fig4c"])
+    best = best_mean(rows, "test_error", ["data.batch_size"])
+    assert set(best.index) == {(r, b) for r in ("pc", "bp") for b in (1, 8, 32)}
+    assert best.between(0, 0.9).all()                                  # every size learns
+
+
+def test_forgetting_quick_shows_less_forgetting_for_pc(tmp_path):
+    rows, _, _ = run_and_analyse("forgetting/fig4de", tmp_path, ["fig4d", "fig4e"])
+    pooled = rows.assign(error=(rows["test_error_task_0"] + rows["test_error_task_1"]) / 2)
+    best = best_mean(pooled, "error", [])
+    assert best["pc"] < best["bp"]
+
+
+def test_small_data_quick_scores_every_n(tmp_path):
+    rows, _, _ = run_and_analyse("small_data/fig4h", tmp_path, ["fig4h"])
+    best = best_mean(rows, "test_error", ["data.train_per_class"], how="min")
+    assert len(best) == 8 and best.between(0, 1).all()
+    assert best["pc", 130] < best["pc", 3]                             # more data, lower error
+
+
+def test_concept_drift_quick_starts_both_rules_from_the_pretrained_weights(tmp_path):
+    run_cli("main.py", "concept_drift/pretrain", tmp_path / "results")
+    rows, _, _ = run_and_analyse("concept_drift/drift", tmp_path, ["fig4f", "fig4g"])
+    first = rows[rows["iteration"] == 0].groupby(["rule", "optimizer.lr"])["test_error"].mean()
+    assert len(first) == 6 and first.max() < 0.9                      # pretrained, not random

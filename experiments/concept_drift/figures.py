@@ -2,7 +2,8 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis_utils import RULE_ORDER, Comparison, Panel, per_run, rule_label, rule_lineplot
+from analysis_utils import (RULE_ORDER, Comparison, Panel, paper_comparisons, per_run, rule_label,
+                            rule_lineplot)
 
 LR = "optimizer.lr"
 CURVE_LR = 0.01
@@ -38,7 +39,5 @@ def fig4g(df):
     rule_lineplot(data, "lr", "test_error", ax, log_x=True)
     ax.set(xlabel="learning rate", ylabel="mean test error")
     means = data.groupby(["Rule", "lr"])["test_error"].mean()
-    comparisons = [Comparison(f"{rule} at lr {lr:g}", means[rule, lr], paper[i])
-                   for lr, paper in PAPER_4G.items() for i, rule in enumerate(("PC", "BP"))
-                   if (rule, lr) in means]
+    comparisons = paper_comparisons(means, PAPER_4G, lambda rule, lr: f"{rule} at lr {lr:g}")
     return Panel("fig4g", fig, data[["rule", "lr", "seed", "test_error"]], comparisons)

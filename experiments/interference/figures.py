@@ -26,9 +26,9 @@ def output_space(data, hue, palette, hue_norm=None):
 
 
 def dips(df, panel, by=()):
-    """The lowest output 1 reached (the interference) per rule, and per `by`."""
+    """The lowest output 1 reached (the interference) per rule, and per lr when `by` names it."""
     lows = df.groupby(["Rule", *by])["output_1"].min()
-    return [Comparison(f"{rule} min output 1" + (f" ({by[0]} {key[1]})" if by else ""), value,
+    return [Comparison(f"{rule} min output 1" + (f" (lr {key[1]:g})" if by else ""), value,
                        PAPER_DIP[panel][rule])
             for key, value in lows.items() for rule in [key[0] if by else key]]
 

@@ -2,8 +2,8 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis_utils import (RULE_ORDER, Comparison, Panel, best_by_seed_mean, per_run, rule_label,
-                            rule_lineplot)
+from analysis_utils import (RULE_ORDER, Comparison, Panel, best_by_seed_mean, paper_comparisons,
+                            per_run, rule_label, rule_lineplot)
 
 LR, DEPTH = "optimizer.lr", "model.num_layers"
 # Best-lr mean test error (PC, BP) read off the published Fig. 3h.
@@ -14,7 +14,7 @@ PAPER_3H = {1: ("0.42", "0.42"), 2: ("0.30", "0.32"), 4: ("0.28", "0.29"), 10: (
 def figures(df):
     """All three panels from one run of fig3fgh.yaml."""
     df = rule_label(df)
-    runs = per_run(df, "test_error", ["Rule", DEPTH, LR, "seed"])   # mean over epochs
+    runs = per_run(df, "test_error", ["rule", "Rule", DEPTH, LR, "seed"])   # mean over epochs
     best, chosen = best_by_seed_mean(runs, "test_error", ["Rule", DEPTH], lr=LR)
     return [fig3f(df, chosen), fig3g(runs), fig3h(best, chosen)]
 
@@ -48,8 +48,8 @@ def fig3g(runs):
                               means[rule].min(), paper)
                    for rule, paper in (("PC", "≈0.42 at lr 0.5"), ("BP", "≈0.55 at lr 0.005"))
                    if rule in means]
-    source = data[["Rule", "lr", "seed", "test_error"]].rename(columns={"Rule": "rule"})
-    return Panel("fig3g", fig, source.assign(num_layers=deepest), comparisons)
+    source = data[["rule", "lr", "seed", "test_error"]].assign(num_layers=deepest)
+    return Panel("fig3g", fig, source, comparisons)
 
 
 def fig3h(best, chosen):
@@ -59,8 +59,6 @@ def fig3h(best, chosen):
     rule_lineplot(data, "num_layers", "test_error", ax)
     ax.set(xlabel="number of layers", ylabel="mean test error (best lr)")
     means = data.groupby(["Rule", "num_layers"])["test_error"].mean()
-    comparisons = [Comparison(f"{rule} at L={depth}", means[rule, depth], paper[i])
-                   for depth, paper in PAPER_3H.items() for i, rule in enumerate(RULE_ORDER)
-                   if (rule, depth) in means]
-    source = data[["Rule", "num_layers", "lr", "seed", "test_error"]].rename(columns={"Rule": "rule"})
+    comparisons = paper_comparisons(means, PAPER_3H, lambda rule, depth: f"{rule} at L={depth}")
+    source = data[["rule", "num_layers", "lr", "seed", "test_error"]]
     return Panel("fig3h", fig, source, comparisons)

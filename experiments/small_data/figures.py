@@ -1,7 +1,8 @@
 """Figure of the small-data experiment (Fig. 4h): best-lr min test error vs images per class."""
 import matplotlib.pyplot as plt
 
-from analysis_utils import Comparison, Panel, best_by_seed_mean, per_run, rule_label, rule_lineplot
+from analysis_utils import (Panel, best_by_seed_mean, paper_comparisons, per_run, rule_label,
+                            rule_lineplot)
 
 LR, N = "optimizer.lr", "data.train_per_class"
 PAPER_4H = {60: ("0.248", "0.268"), 300: ("0.178", "0.182"), 600: ("0.166", "0.166"),
@@ -16,11 +17,6 @@ def fig4h(df):
     rule_lineplot(data, "train_per_class", "test_error", ax, log_x=True)
     ax.set(xlabel="training images per class", ylabel="min test error (best lr)")
     means = data.groupby(["Rule", "train_per_class"])["test_error"].mean()
-    comparisons = [Comparison(f"{rule} at N={n}", means[rule, n], paper[i])
-                   for n, paper in PAPER_4H.items() for i, rule in enumerate(("PC", "BP"))
-                   if (rule, n) in means]
-    if not comparisons:   # other data sets (quick profile): report what was measured
-        comparisons = [Comparison(f"{rule} at N={n}", value, "(FashionMNIST only)")
-                       for (rule, n), value in means.items()]
+    comparisons = paper_comparisons(means, PAPER_4H, lambda rule, n: f"{rule} at N={n}")
     source = data[["rule", "train_per_class", "lr", "seed", "test_error"]]
     return [Panel("fig4h", fig, source.sort_values(["rule", "train_per_class", "seed"]), comparisons)]
