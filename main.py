@@ -17,6 +17,8 @@ import sys
 import time
 from importlib import metadata
 
+import yaml
+
 from utils import PROJECT_ROOT, ConfigError, load_experiment, results_dir, run_dir
 
 LOCAL_RAY_ENV = {
@@ -72,6 +74,9 @@ def prepare(experiment):
 def make_tuner(experiment, path, resume):
     """The Tuner for an experiment: one Tune trial per packed trial of the grid."""
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+    # The rows travel in the results: keep Tune's result.json only, not CSV/TensorBoard copies.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     doc = experiment.doc
     resources = doc["resources_per_trial"]
     trainable = tune.with_resources(experiment.trainable,
@@ -90,6 +95,7 @@ def make_tuner(experiment, path, resume):
                                     trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
                                     trial_name_creator=lambda trial: f"trial_{trial.trial_id}"),
         run_config=tune.RunConfig(storage_path=str(path.parent), name=path.name, verbose=0,
+                                  callbacks=[JsonLoggerCallback()],
                                   failure_config=tune.FailureConfig(max_failures=0)))
 
 
@@ -147,6 +153,8 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     members = sum(len(t["members"]) for t in experiment.trials)
+    shown = {k: v for k, v in experiment.doc.items() if k not in ("profiles", "description")}
+    print(yaml.safe_dump(shown, sort_keys=False, width=100).rstrip())
     print(f"{experiment.path.name}: {len(experiment.trials)} trials, {members} runs "
           f"-> {run_dir(experiment)}", flush=True)
     summary = run(experiment, args.address, args.resume)
