@@ -19,6 +19,7 @@ from importlib import metadata
 
 import yaml
 
+from data_utils import resolve_data_dir
 from utils import PROJECT_ROOT, ConfigError, load_experiment, results_dir, run_dir
 
 LOCAL_RAY_ENV = {
@@ -48,7 +49,7 @@ def start_ray(address):
             os.environ.setdefault(key, value)
     import ray
     # Tune runs trials in their own working directories: hand them absolute paths.
-    env_vars = {"RESULTS_DIR": str(results_dir())}
+    env_vars = {"RESULTS_DIR": str(results_dir()), "DATA_DIR": str(resolve_data_dir())}
     if address:
         runtime_env = None
         if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:   # under `ray job submit` the job already ships us

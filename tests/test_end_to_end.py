@@ -92,3 +92,32 @@ def test_concept_drift_quick_starts_both_rules_from_the_pretrained_weights(tmp_p
     rows, _, _ = run_and_analyse("concept_drift/drift", tmp_path, ["fig4f", "fig4g"])
     first = rows[rows["iteration"] == 0].groupby(["rule", "optimizer.lr"])["test_error"].mean()
     assert len(first) == 6 and first.max() < 0.9                      # pretrained, not random
+
+
+TINY_DEPTH_RUN = ["-c", str(ROOT / "experiments/search_depth/fig3fgh.yaml"), "--profile", "quick",
+                  "-o", "config.data.dataset=fashion_mnist", "-o", "config.data.train_per_class=10",
+                  "-o", "stop.training_iteration=2", "-o", "config.model.num_layers={grid_search: [2]}",
+                  "-o", "config.optimizer.lr={grid_search: [0.1]}"]
+
+
+def test_trials_read_the_default_data_dir_of_the_launch_directory(tmp_path):
+    from test_data_utils import mnist_images, write_mnist_split
+    for split, n in (("train", 250), ("test", 100)):   # uncompressed IDX: no official checksum
+        write_mnist_split(tmp_path / "data" / "fashion_mnist", split, mnist_images(n),
+                          [i % 10 for i in range(n)], gz=False)
+    env = {k: v for k, v in os.environ.items() if k != "DATA_DIR"}
+    env["RESULTS_DIR"] = str(tmp_path / "results")
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), *TINY_DEPTH_RUN], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    rows = pd.read_parquet(tmp_path / "results" / "search_depth" / "fig3fgh-quick" / "rows.parquet")
+    assert len(rows) == 2 * 2 * 2 and rows["test_error"].between(0, 1).all()   # rules x seeds x epochs
+
+
+def test_a_missing_data_set_stops_the_run_before_ray_with_where_to_put_it(tmp_path):
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "empty"), "RESULTS_DIR": str(tmp_path / "results")}
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), *TINY_DEPTH_RUN], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "train-images-idx3-ubyte" in done.stderr and str(tmp_path / "empty") in done.stderr
+    assert not (tmp_path / "results").exists()
