@@ -54,7 +54,8 @@ def start_ray(address):
         runtime_env = None
         if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:   # under `ray job submit` the job already ships us
             runtime_env = {"working_dir": str(PROJECT_ROOT), "env_vars": env_vars,
-                           "excludes": [".venv", "results", "data", ".git", "**/figures"]}
+                           "excludes": [".venv", "results", "data", ".git", "**/figures",
+                                        "__pycache__", ".pytest_cache"]}
         ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
     else:
         pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
@@ -107,12 +108,12 @@ def last_line(error):
 
 
 def provenance():
-    """Git revision and versions of the packages the results depend on."""
+    """Git revision (or $GIT_REVISION where there is no .git) and the versions results depend on."""
     try:
         revision = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
                                   capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = None
+    except (OSError, subprocess.CalledProcessError):   # e.g. a job's copy of the tree has no .git
+        revision = os.environ.get("GIT_REVISION")
     versions = {}
     for package in ("torch", "ray", "numpy", "pandas"):
         try:

@@ -3,8 +3,13 @@
     .venv/bin/python -m pytest tests/test_cluster.py -q -m cluster      # as root, needs `ip netns`
 
 Two namespaces joined by a veth pair (10.213.<n>.1/24 and .2/24, addresses that exist only inside
-them) get a Ray head (ns1) and a Ray worker node (ns2). main.py runs in ns1 with `--address`: the
-driver runs on the head, the trials run on the worker node.
+them) get a Ray head (ns1) and a Ray worker node (ns2). The same cluster (module-scoped fixture)
+serves two tests, both running the quick Fig. 3a from ns1 with the trials on the worker node:
+
+- main.py with `--address`: the driver runs in ns1, next to the head;
+- `ray job submit --runtime-env runtime_envs/cpu.yaml` to the head's job server (its dashboard, on
+  the head's namespace address): the driver is the job's entrypoint on the head, and main.py takes
+  the job's runtime env (working_dir upload, RESULTS_DIR) instead of passing its own.
 
 The head has 0 CPUs, so every trial (1 CPU each) must run on the worker node. With one CPU on each
 node, Tune sometimes ran both quick trials on the head (2 runs in 10 here): it reuses an actor for
@@ -28,6 +33,7 @@ import tempfile
 import time
 
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]   # `-m "not slow"` skips it with the other Ray runs
 
@@ -35,6 +41,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent               # the venv's bin: python and the `ray` script
 RAY = BIN / "ray"
 HEAD_PORT = 6379                                # free by construction: ns1 is ours alone
+DASHBOARD_PORT = 8265                           # the job server; free for the same reason
 EXPECTED_ROWS = 2 * 24                          # fig3a quick: rules pc, bp x 24 iterations
 STEP_TIMEOUT = 120                              # seconds for any one command
 MAIN_TIMEOUT = 300                              # seconds for main.py on the cluster
@@ -127,6 +134,7 @@ class Cluster:
         subnet = 1 + secrets.randbelow(254)
         self.ip = [f"10.213.{subnet}.1", f"10.213.{subnet}.2"]
         self.address = f"{self.ip[0]}:{HEAD_PORT}"
+        self.dashboard = f"http://{self.ip[0]}:{DASHBOARD_PORT}"
         # Short: Ray's unix sockets live under <temp dir>/session_<date>_<pid>/sockets/ (107 bytes max)
         self.tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
         self.created = []
@@ -148,11 +156,15 @@ class Cluster:
 
     def start_ray(self):
         common = ["--object-store-memory", str(100 * 1024 ** 2), "--disable-usage-stats"]
+        # As if the venv were activated: a job's entrypoint `python ...` is looked up on the PATH
+        # that `ray start` had on the head (else e.g. a system python without torch runs main.py).
+        env = _env(PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)]))
         self.exec(0, [RAY, "start", "--head", "--node-ip-address", self.ip[0], "--port", HEAD_PORT,
                       "--temp-dir", self.tmp / "head", "--num-cpus", "0",
-                      "--include-dashboard=false", *common], env=_env())
+                      "--include-dashboard=true", "--dashboard-host", self.ip[0],
+                      "--dashboard-port", DASHBOARD_PORT, *common], env=env)
         self.exec(1, [RAY, "start", "--address", self.address, "--node-ip-address", self.ip[1],
-                      "--temp-dir", self.tmp / "worker", "--num-cpus", "1", *common], env=_env())
+                      "--temp-dir", self.tmp / "worker", "--num-cpus", "1", *common], env=env)
 
     def alive_nodes(self, want, timeout=60):
         """The cluster's alive nodes as seen by a driver in ns1, waiting up to `timeout` for `want`."""
@@ -171,11 +183,21 @@ class Cluster:
         line = [l for l in result.stdout.splitlines() if l.startswith("NODES=")][-1]
         return json.loads(line[len("NODES="):])
 
+    def job_status(self, job_id):
+        """The status (e.g. "SUCCEEDED") of job `job_id`, asked from ns1 by the job client."""
+        snippet = ("import sys\n"
+                   "from ray.job_submission import JobSubmissionClient\n"
+                   "status = JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2])\n"
+                   "print('STATUS=' + str(status.value))\n")
+        result = self.exec(0, [sys.executable, "-c", snippet, self.dashboard, job_id], env=_env())
+        return [l for l in result.stdout.splitlines() if l.startswith("STATUS=")][-1][len("STATUS="):]
+
     def log_tail(self, lines=40):
-        """The end of the raylet/GCS logs, for failure messages."""
+        """The end of the raylet/GCS/dashboard/job logs, for failure messages."""
         out = []
         for log in sorted(self.tmp.glob("*/session_latest/logs/*")):
-            if log.name.startswith(("raylet.", "gcs_server.")) and log.suffix in (".out", ".err"):
+            if (log.name.startswith(("raylet.", "gcs_server.", "dashboard", "job-driver-"))
+                    and log.suffix in (".out", ".err", ".log")):
                 text = log.read_text(errors="replace").splitlines()[-lines:]
                 if text:
                     out.append(f"--- {log}\n" + "\n".join(text))
@@ -189,7 +211,7 @@ class Cluster:
         return {ns: pids for ns, pids in leftovers.items() if pids}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
     reason = _skip_reason()
     if reason:
@@ -236,3 +258,49 @@ def test_main_on_two_node_cluster(cluster, tmp_path):
         f"trials did not all run on the worker node {cluster.ip[1]}: {trial_ips}"
 
     assert cluster.alive_nodes(want=2) == sorted(cluster.ip)
+
+
+def test_job_submit_on_two_node_cluster(cluster, tmp_path):
+    """`ray job submit` with runtime_envs/cpu.yaml, as runtime_envs/README.md describes it."""
+    nodes = cluster.alive_nodes(want=2)
+    assert nodes == sorted(cluster.ip), f"expected both nodes alive, got {nodes}\n{cluster.log_tail()}"
+
+    # cpu.yaml as it is, except RESULTS_DIR: this test's directory instead of the head's /tmp.
+    results = tmp_path / "results"
+    runtime_env = yaml.safe_load((PROJECT_ROOT / "runtime_envs" / "cpu.yaml").read_text())
+    runtime_env["env_vars"]["RESULTS_DIR"] = str(results)
+    runtime_env_file = tmp_path / "runtime_env.yaml"
+    runtime_env_file.write_text(yaml.safe_dump(runtime_env))
+
+    job_id = f"rtjob_{secrets.token_hex(4)}"
+    entrypoint = ["python", "main.py", "-c", "interference/fig3a", "--profile", "quick"]
+    # From the project root: the runtime env's working_dir "." is the directory we submit from.
+    try:   # waits for the job's end, streaming its output; exits 1 if the job FAILED
+        submit = cluster.exec(
+            0, [RAY, "job", "submit", "--address", cluster.dashboard, "--submission-id", job_id,
+                "--runtime-env", runtime_env_file, "--", *entrypoint],
+            cwd=PROJECT_ROOT, env=_env(), timeout=MAIN_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as error:   # the job itself ends in the fixture teardown
+        streamed = error.stdout or b""
+        streamed = streamed.decode(errors="replace") if isinstance(streamed, bytes) else streamed
+        pytest.fail(f"job {job_id} still {cluster.job_status(job_id)} after {MAIN_TIMEOUT} s\n"
+                    f"{streamed[-6000:]}\n{cluster.log_tail()}")
+    output = f"stdout:\n{submit.stdout[-6000:]}\nstderr:\n{submit.stderr[-6000:]}"
+    status = cluster.job_status(job_id)
+    assert status == "SUCCEEDED" and submit.returncode == 0, \
+        f"job {job_id}: {status}, `ray job submit` exited {submit.returncode}\n{output}\n" \
+        f"{cluster.log_tail()}"
+
+    run_path = results / "interference" / "fig3a-quick"
+    import pandas as pd
+    rows = pd.read_parquet(run_path / "rows.parquet")
+    assert len(rows) == EXPECTED_ROWS, output
+    summary = json.loads((run_path / "run.json").read_text())
+    assert summary["rows"] == EXPECTED_ROWS and summary["failed_trials"] == [], summary
+
+    trial_ips = {}
+    for result_file in run_path.glob("trial_*/result.json"):
+        reports = [json.loads(l) for l in result_file.read_text().splitlines() if l.strip()]
+        trial_ips[result_file.parent.name] = {r["node_ip"] for r in reports}
+    assert len(trial_ips) == 2 and all(ips == {cluster.ip[1]} for ips in trial_ips.values()), \
+        f"trials did not all run on the worker node {cluster.ip[1]}: {trial_ips}"
