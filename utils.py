@@ -342,15 +342,6 @@ def expand_variants(doc):
             for point in expand_grid(deep_merge(doc["config"], variant), "config")]
 
 
-def get_path(config, dotted):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _without(config, paths):
     """A copy of `config` with the given dotted paths removed."""
     out = copy.deepcopy(config)
