@@ -89,12 +89,9 @@ class Panel:
     comparisons: list = field(default_factory=list)
 
 
-def per_run(df, metric, keys, how="mean", iterations=None):
+def per_run(df, metric, keys, how="mean"):
     """One row per run (the `keys` that identify it): `metric` aggregated over its iterations
-    (`how`: mean = area under the learning curve, min = best), optionally over the first
-    `iterations` only."""
-    if iterations is not None:
-        df = df[df["iteration"] < iterations]
+    (`how`: mean = area under the learning curve, min = best)."""
     return df.groupby(keys, dropna=False)[metric].agg(how).reset_index()
 
 

@@ -2,7 +2,8 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis_utils import Comparison, Panel, RULE_ORDER, best_by_seed_mean, rule_label, rule_lineplot
+from analysis_utils import (Comparison, Panel, RULE_ORDER, best_by_seed_mean, per_run, rule_label,
+                            rule_lineplot)
 
 LR = "optimizer.lr"
 EPOCHS = 84   # the paper's panels use the first 84 epochs
@@ -19,7 +20,7 @@ def long_form(df):
 
 def figures(df):
     data = long_form(df)
-    runs = data.groupby(["rule", "Rule", LR, "seed"])["test_error"].mean().reset_index()
+    runs = per_run(data, "test_error", ["rule", "Rule", LR, "seed"])   # both tasks pooled
     best, chosen = best_by_seed_mean(runs, "test_error", ["Rule"], lr=LR)
     return [fig4d(data, chosen), fig4e(runs)]
 
