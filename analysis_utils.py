@@ -1,51 +1,13 @@
-"""Results -> pandas, selection helpers, the figure style, and what a figure function returns."""
+"""Selection helpers, the figure style, and what a figure function returns (a list of Panel).
+
+A figure function takes the run's tidy rows (results.load_rows) and returns a list of Panel.
+"""
 from dataclasses import dataclass, field
-import json
-from pathlib import Path
 
 import pandas as pd
 
-from utils import flatten
-
 RULE_ORDER = ["PC", "BP"]
 RULE_MARKERS = {"PC": "o", "BP": "X", "TP": "s"}
-
-
-def read_trial_rows(trial_dir):
-    """One trial's tidy rows: its last attempt's reports, one row per member and iteration, with the
-    member's flattened config as columns. Empty if the trial reported nothing."""
-    trial_dir = Path(trial_dir)
-    params = json.loads((trial_dir / "params.json").read_text())
-    reports = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()
-               if line.strip()] if (trial_dir / "result.json").exists() else []
-    if not reports:
-        return pd.DataFrame()
-    last_attempt = reports[-1]["attempt"]
-    frames = [pd.DataFrame(r["rows"]) for r in reports if r["attempt"] == last_attempt]
-    rows = pd.concat(frames, ignore_index=True)
-    configs = pd.DataFrame([flatten(m) for m in params["members"]])
-    configs["member"] = range(len(configs))
-    rows = rows.merge(configs, on="member", how="left")
-    rows.insert(0, "trial_id", trial_dir.name)
-    return rows
-
-
-def collect_rows(run_path):
-    """All trials of a run as one DataFrame (trial folders are those holding params.json)."""
-    frames = [read_trial_rows(p.parent) for p in sorted(Path(run_path).glob("*/params.json"))]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def load_results(run_path):
-    """The run's tidy table: rows.parquet, rebuilt from the trial folders when missing."""
-    run_path = Path(run_path)
-    table = run_path / "rows.parquet"
-    rows = pd.read_parquet(table) if table.exists() else collect_rows(run_path)
-    if rows.empty:
-        raise FileNotFoundError(f"no results at {run_path}; run main.py with the same -c/--profile "
-                                "first (run.json there lists failed trials)")
-    return rows
 
 
 def rule_label(df):

@@ -1,4 +1,8 @@
-"""Datasets and data streams: real image sets, offline sets, synthetic tasks, splits, drift."""
+"""Data sets: the table of known sets, their files (search, checksums, download), parsing into
+flattened images, and label helpers (per-class subsets, one-hot targets, relabelling).
+
+The training streams built on these sets live in streams.py.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +18,15 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from utils import Bool, Float, Int, List, Str, Struct, derive_seed
-
 __all__ = [
-    "STREAMS",
-    "FixedPair",
-    "GaussianPair",
-    "DATASET_NAMES",
+    "DATASETS",
+    "DatasetInfo",
     "SPLITS",
-    "OFFICIAL_MD5",
-    "DOWNLOAD_URLS",
     "DatasetNotFoundError",
     "DataFileError",
     "ChecksumError",
@@ -46,36 +44,8 @@ __all__ = [
     "relabel",
 ]
 
-DATASET_NAMES: tuple[str, ...] = ("fashion_mnist", "mnist", "cifar10", "digits")
 SPLITS: tuple[str, ...] = ("train", "test")
 
-# Published MD5 sums of the official archives (the same values torchvision checks).
-OFFICIAL_MD5: dict[str, dict[str, str]] = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    "fashion_mnist": {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-    "cifar10": {
-        "cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a",
-    },
-}
-
-# Base URLs (MNIST-like: folder holding the .gz files) or full URL (CIFAR-10 tarball).
-DOWNLOAD_URLS: dict[str, str] = {
-    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-}
-
-_TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 _CIFAR_TARBALL = "cifar-10-python.tar.gz"
 _CIFAR_FOLDER = "cifar-10-batches-py"
 _CIFAR_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
@@ -123,6 +93,31 @@ class ImageSet:
         return dataclasses.replace(self, x=self.x.to(device), y=self.y.to(device))
 
 
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What is known of a data set without reading it (configs are checked before any file is opened)."""
+
+    image_shape: tuple[int, ...]  # (channels, height, width)
+    classes: int
+    train_size: int  # images in the train split
+    test_size: int
+    load: Callable[[str, Path | None], ImageSet]  # (split, data root) -> the parsed split
+    download: Callable[[str, Path], None] | None = None  # fetch the split's files; None: bundled with a library
+    url: str = ""  # folder holding the files (MNIST-like) or the archive itself (CIFAR-10)
+    md5s: dict[str, str] = dataclasses.field(default_factory=dict)  # published MD5 of each official file
+    torchvision_folder: str | None = None  # also searched: <root>/<torchvision_folder>/raw
+
+    @property
+    def inputs(self) -> int:
+        """Pixels per flattened image: the network's input size."""
+        return int(np.prod(self.image_shape))
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """(inputs, classes)."""
+        return self.inputs, self.classes
+
+
 # --------------------------------------------------------------------------- paths, checksums
 
 
@@ -160,8 +155,9 @@ def verify_md5(path: str | os.PathLike, expected: str) -> None:
         )
 
 
+
 def _expected_md5(name: str, filename: str) -> str | None:
-    return OFFICIAL_MD5.get(name, {}).get(filename)
+    return DATASETS[name].md5s.get(filename)
 
 
 # --------------------------------------------------------------------------- download
@@ -224,7 +220,7 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 
 
 def _mnist_search_dirs(name: str, root: Path) -> list[Path]:
-    return [root / name, root / _TORCHVISION_FOLDER[name] / "raw"]
+    return [root / name, root / DATASETS[name].torchvision_folder / "raw"]
 
 
 def _find_idx(stem: str, dirs: Sequence[Path]) -> Path | None:
@@ -242,6 +238,7 @@ def _mnist_stems(split: str) -> tuple[str, str]:
 
 
 def _load_mnist_like(name: str, split: str, root: Path) -> ImageSet:
+    info = DATASETS[name]
     dirs = _mnist_search_dirs(name, root)
     stems = _mnist_stems(split)
     found = {stem: _find_idx(stem, dirs) for stem in stems}
@@ -257,15 +254,18 @@ def _load_mnist_like(name: str, split: str, root: Path) -> ImageSet:
         tensors.append(read_idx(path))
     images, labels = tensors
     img_path, lbl_path = found[stems[0]], found[stems[1]]
-    if images.ndim != 3 or tuple(images.shape[1:]) != (28, 28) or images.dtype != torch.uint8:
-        raise DataFileError(f"{img_path}: expected uint8 images [N, 28, 28], got {images.dtype} {tuple(images.shape)}")
+    height, width = info.image_shape[1:]
+    if images.ndim != 3 or tuple(images.shape[1:]) != (height, width) or images.dtype != torch.uint8:
+        raise DataFileError(
+            f"{img_path}: expected uint8 images [N, {height}, {width}], got {images.dtype} {tuple(images.shape)}"
+        )
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise DataFileError(f"{lbl_path}: expected {images.shape[0]} labels, got shape {tuple(labels.shape)}")
     labels = labels.long()
-    if labels.numel() and (labels.min() < 0 or labels.max() > 9):
-        raise DataFileError(f"{lbl_path}: labels outside 0..9")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= info.classes):
+        raise DataFileError(f"{lbl_path}: labels outside 0..{info.classes - 1}")
     x = images.reshape(images.shape[0], -1).float().div_(255.0)
-    return ImageSet(x=x, y=labels, image_shape=(1, 28, 28), num_classes=10)
+    return ImageSet(x=x, y=labels, image_shape=info.image_shape, num_classes=info.classes)
 
 
 def _download_mnist_like(name: str, split: str, root: Path) -> None:
@@ -273,7 +273,7 @@ def _download_mnist_like(name: str, split: str, root: Path) -> None:
     for stem in _mnist_stems(split):
         if _find_idx(stem, _mnist_search_dirs(name, root)) is None:
             filename = f"{stem}.gz"
-            _download(DOWNLOAD_URLS[name] + filename, dest_dir / filename, _expected_md5(name, filename))
+            _download(DATASETS[name].url + filename, dest_dir / filename, _expected_md5(name, filename))
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -296,7 +296,7 @@ def _find_cifar_dir(split: str, root: Path) -> Path | None:
 
 def _extract_cifar(tarball: Path) -> None:
     """Check the tarball's MD5, then extract its batch folder beside it (file by file, atomically)."""
-    verify_md5(tarball, OFFICIAL_MD5["cifar10"][_CIFAR_TARBALL])
+    verify_md5(tarball, DATASETS["cifar10"].md5s[_CIFAR_TARBALL])
     target = tarball.parent / _CIFAR_FOLDER
     with tempfile.TemporaryDirectory(prefix=".cifar-extract-", dir=tarball.parent) as tmp:
         with tarfile.open(tarball, "r:gz") as tar:
@@ -335,6 +335,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_cifar10(split: str, root: Path) -> ImageSet:
+    info = DATASETS["cifar10"]
     folder = _find_cifar_dir(split, root)
     if folder is None:
         for tarball in _cifar_tarballs(root):
@@ -351,21 +352,25 @@ def _load_cifar10(split: str, root: Path) -> ImageSet:
     labels = np.concatenate([p[1] for p in parts])
     # Each row is R(1024) G(1024) B(1024), each channel row-major 32x32: already C,H,W order.
     x = torch.from_numpy(data).float().div_(255.0)
-    return ImageSet(x=x, y=torch.from_numpy(labels), image_shape=(3, 32, 32), num_classes=10)
+    return ImageSet(x=x, y=torch.from_numpy(labels), image_shape=info.image_shape, num_classes=info.classes)
 
 
-def _download_cifar10(root: Path) -> None:
+def _download_cifar10(split: str, root: Path) -> None:
+    """Fetch the tarball unless present (it holds both splits)."""
     if any(t.is_file() for t in _cifar_tarballs(root)):
         return
-    dest = _cifar_tarballs(root)[0]
-    _download(DOWNLOAD_URLS["cifar10"], dest, OFFICIAL_MD5["cifar10"][_CIFAR_TARBALL])
+    info = DATASETS["cifar10"]
+    _download(info.url, _cifar_tarballs(root)[0], info.md5s[_CIFAR_TARBALL])
 
 
 # --------------------------------------------------------------------------- digits (offline)
 
 
-def _load_digits(split: str) -> ImageSet:
-    """sklearn's bundled 8x8 digits; per class, the first floor(0.8 n_c) samples in file order are train."""
+def _load_digits(split: str, root: Path | None = None) -> ImageSet:
+    """sklearn's bundled 8x8 digits; per class, the first floor(0.8 n_c) samples in file order are train.
+
+    Bundled with scikit-learn: `root` is unused.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -377,7 +382,59 @@ def _load_digits(split: str) -> ImageSet:
         idx = (y_all == c).nonzero().flatten()
         is_train[idx[: (num * idx.numel()) // den]] = True
     keep = is_train if split == "train" else ~is_train
-    return ImageSet(x=x_all[keep].contiguous(), y=y_all[keep].contiguous(), image_shape=(1, 8, 8), num_classes=10)
+    info = DATASETS["digits"]
+    x, y = x_all[keep].contiguous(), y_all[keep].contiguous()
+    return ImageSet(x=x, y=y, image_shape=info.image_shape, num_classes=info.classes)
+
+
+# --------------------------------------------------------------------------- the table
+
+# Every known data set, in the order error messages list them.
+DATASETS: dict[str, DatasetInfo] = {
+    "fashion_mnist": DatasetInfo(
+        image_shape=(1, 28, 28),
+        classes=10,
+        train_size=60000,
+        test_size=10000,
+        load=functools.partial(_load_mnist_like, "fashion_mnist"),
+        download=functools.partial(_download_mnist_like, "fashion_mnist"),
+        url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        md5s={
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        torchvision_folder="FashionMNIST",
+    ),
+    "mnist": DatasetInfo(
+        image_shape=(1, 28, 28),
+        classes=10,
+        train_size=60000,
+        test_size=10000,
+        load=functools.partial(_load_mnist_like, "mnist"),
+        download=functools.partial(_download_mnist_like, "mnist"),
+        url="https://ossci-datasets.s3.amazonaws.com/mnist/",
+        md5s={
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        torchvision_folder="MNIST",
+    ),
+    "cifar10": DatasetInfo(
+        image_shape=(3, 32, 32),
+        classes=10,
+        train_size=50000,
+        test_size=10000,
+        load=_load_cifar10,
+        download=_download_cifar10,
+        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        md5s={_CIFAR_TARBALL: "c58f30108f718f92721af3b95e74349a"},
+    ),
+    "digits": DatasetInfo(image_shape=(1, 8, 8), classes=10, train_size=1433, test_size=364, load=_load_digits),
+}
 
 
 # --------------------------------------------------------------------------- public loader
@@ -395,11 +452,7 @@ def _missing_message(name: str, split: str, missing: Iterable[str], searched: It
 
 @functools.lru_cache(maxsize=None)
 def _load_cached(name: str, split: str, root: str | None) -> ImageSet:
-    if name == "digits":
-        return _load_digits(split)
-    if name == "cifar10":
-        return _load_cifar10(split, Path(root))
-    return _load_mnist_like(name, split, Path(root))
+    return DATASETS[name].load(split, None if root is None else Path(root))
 
 
 def clear_dataset_cache() -> None:
@@ -410,16 +463,17 @@ def clear_dataset_cache() -> None:
 def load_dataset(
     name: str, split: str, data_dir: str | os.PathLike | None = None, download: bool = False
 ) -> ImageSet:
-    """Load `name` in {fashion_mnist, mnist, cifar10, digits}, `split` in {train, test}.
+    """Load `name` (a key of DATASETS), `split` in {train, test}.
 
-    Files are looked up under resolve_data_dir(data_dir) (digits ignores it) and parsed
+    Files are looked up under resolve_data_dir(data_dir) (a bundled set ignores it) and parsed
     sets are cached per (name, split, folder). Downloads happen only if `download=True`.
     """
-    if name not in DATASET_NAMES:
-        raise ValueError(f"Unknown data set {name!r}; allowed: {', '.join(DATASET_NAMES)}")
+    if name not in DATASETS:
+        raise ValueError(f"Unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-    if name == "digits":
+    info = DATASETS[name]
+    if info.download is None:
         return _load_cached(name, split, None)
     root = resolve_data_dir(data_dir)
     try:
@@ -427,14 +481,11 @@ def load_dataset(
     except DatasetNotFoundError:
         if not download:
             raise
-    if name == "cifar10":
-        _download_cifar10(root)
-    else:
-        _download_mnist_like(name, split, root)
+    info.download(split, root)
     return _load_cached(name, split, str(root))
 
 
-# --------------------------------------------------------------------------- label streams
+# --------------------------------------------------------------------------- labels
 
 
 def _check_labels(y: torch.Tensor) -> None:
@@ -497,261 +548,3 @@ def relabel(y: torch.Tensor, mapping: torch.Tensor | Sequence[int]) -> torch.Ten
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= mapping.numel()):
         raise ValueError(f"labels must lie in 0..{mapping.numel() - 1} to be relabelled")
     return mapping[y.long()]
-
-# ---------------------------------------------------------------------------------------------
-# Data streams: what a trainable consumes. A stream is built for the members of one trial from
-# the YAML's `data` section and each member's seed; it yields the training batches of an
-# iteration, (s, t) with s [B, n_in] (shared) or [M, B, n_in], t likewise, and the evaluation sets.
-# ---------------------------------------------------------------------------------------------
-class FixedPair:
-    """The same training batch, given in the YAML, at every iteration for every member (Fig. 3a)."""
-    schema = Struct(fields={
-        "input": List(item=List(item=Float(), min_len=1), min_len=1, doc="batch of input rows"),
-        "target": List(item=List(item=Float(), min_len=1), min_len=1, doc="batch of target rows"),
-    })
-
-    @staticmethod
-    def dims(cfg):
-        return len(cfg["input"][0]), len(cfg["target"][0])
-
-    def __init__(self, cfg, seeds, device, dtype):
-        self.s = torch.tensor(cfg["input"], dtype=dtype, device=device)
-        self.t = torch.tensor(cfg["target"], dtype=dtype, device=device)
-
-    def batches(self, iteration):
-        yield self.s, self.t
-
-    def eval_sets(self):
-        return {}
-
-
-class GaussianPair:
-    """One random example per member, input and target ~ N(0, std^2) drawn from the member's data
-    seed, repeated at every iteration (target alignment, Fig. 3e)."""
-    schema = Struct(fields={
-        "input_size": Int(min=1), "output_size": Int(min=1),
-        "std": Float(min=0, default=1.0), "batch_size": Int(min=1, default=1),
-    })
-
-    @staticmethod
-    def dims(cfg):
-        return cfg["input_size"], cfg["output_size"]
-
-    def __init__(self, cfg, seeds, device, dtype):
-        pairs = []
-        for seed in seeds:
-            g = torch.Generator().manual_seed(derive_seed(seed, "data"))
-            shape = (cfg["batch_size"],)
-            s = torch.randn(shape + (cfg["input_size"],), generator=g, dtype=torch.float64)
-            t = torch.randn(shape + (cfg["output_size"],), generator=g, dtype=torch.float64)
-            pairs.append((s * cfg["std"], t * cfg["std"]))
-        self.s = torch.stack([p[0] for p in pairs]).to(device, dtype)
-        self.t = torch.stack([p[1] for p in pairs]).to(device, dtype)
-
-    def batches(self, iteration):
-        yield self.s, self.t
-
-    def eval_sets(self):
-        return {}
-
-
-
-# Inputs and classes of each data set, known without reading it (configs are checked before Ray).
-DATASET_DIMS = {"fashion_mnist": (784, 10), "mnist": (784, 10), "cifar10": (3072, 10), "digits": (64, 10)}
-
-
-def member_generators(seeds, stream):
-    """One CPU generator per member for the named random stream, seeded from the member's seed."""
-    return [torch.Generator().manual_seed(derive_seed(seed, stream)) for seed in seeds]
-
-
-def stack_members(generators, draw, device):
-    """Stack one draw per member ([M, ...]); the draws are per member so packing never changes them."""
-    return torch.stack([draw(g) for g in generators]).to(device)
-
-
-def one_hot_members(labels, num_classes, off_value, dtype):
-    """One-hot targets for labels of any shape ([M, B] -> [M, B, K])."""
-    flat = one_hot(labels.flatten(), num_classes, off_value, dtype)
-    return flat.view(*labels.shape, num_classes)
-
-
-class ImageClassification:
-    """A labelled image set: per-member training subsets, shuffled mini-batches, one-hot targets.
-
-    An iteration is one epoch over the member's training pool, or `batches_per_iteration` mini-batches
-    from a shuffled stream that reshuffles when it runs out. Evaluation: the test set (or a per-member
-    subset of `test_per_class` images of each class).
-    """
-    schema = Struct(fields={
-        "dataset": Str(choices=tuple(DATASET_DIMS)),
-        "batch_size": Int(min=1),
-        "train_per_class": Int(min=1, default=None, doc="images per class (default: all)"),
-        "test_per_class": Int(min=1, default=None, doc="test images per class (default: all)"),
-        "batches_per_iteration": Int(min=1, default=None, doc="default: one epoch per iteration"),
-        "drop_last": Bool(default=False),
-        "target_off": Float(default=0.0, doc="target of the wrong classes: 0, or -1 for ±1 targets"),
-        "download": Bool(default=False, doc="fetch missing files from the official source"),
-    })
-
-    @staticmethod
-    def dims(cfg):
-        return DATASET_DIMS[cfg["dataset"]]
-
-    @staticmethod
-    def prepare(cfg):
-        """Load (or download) the data once before any trial starts, so problems surface early."""
-        for split in SPLITS:
-            load_dataset(cfg["dataset"], split, download=cfg["download"])
-
-    def __init__(self, cfg, seeds, device, dtype):
-        self.cfg, self.device, self.dtype = cfg, device, dtype
-        self.num_members = len(seeds)
-        train = load_dataset(cfg["dataset"], "train", download=cfg["download"])
-        test = load_dataset(cfg["dataset"], "test", download=cfg["download"])
-        self.x_train, self.y_train = train.x.to(device, dtype), train.y.to(device)
-        self.x_test, self.y_test = test.x.to(device, dtype), test.y.to(device)
-        self.num_outputs = self.dims(cfg)[1]
-        self.subset_gens = member_generators(seeds, "subset")
-        self.order_gens = member_generators(seeds, "order")
-        self.label_map = torch.arange(self.num_outputs, device=device).expand(len(seeds), -1)
-        self.draw_subsets()
-        self.queue = None
-        self.cached_eval = None
-
-    def draw_subsets(self):
-        """Each member's training pool [M, n] and test subset [M, n_test] (or None: the whole set)."""
-        self.train_pool = self.per_member_subset(self.y_train, self.cfg["train_per_class"])
-        self.test_pool = (None if self.cfg["test_per_class"] is None else
-                          self.per_member_subset(self.y_test, self.cfg["test_per_class"]))
-
-    def per_member_subset(self, y, n_per_class):
-        y_cpu = y.cpu()
-        return stack_members(self.subset_gens, lambda g: per_class_subset(y_cpu, n_per_class, g),
-                             self.device)
-
-    def pool(self, iteration):
-        """Indices [M, n] of the training images the members learn from at this iteration."""
-        return self.train_pool
-
-    def shuffled(self, pool):
-        keys = stack_members(self.order_gens, lambda g: torch.rand(pool.shape[1], generator=g),
-                             self.device)
-        return torch.gather(pool, 1, keys.argsort(dim=1))
-
-    def batch(self, idx):
-        """Inputs [M, B, D] and targets [M, B, K] of the images idx [M, B], gathered in one op."""
-        labels = torch.gather(self.label_map, 1, self.y_train[idx])
-        return self.x_train[idx], one_hot_members(labels, self.num_outputs, self.cfg["target_off"],
-                                                  self.dtype)
-
-    def batches(self, iteration):
-        size = self.cfg["batch_size"]
-        if self.cfg["batches_per_iteration"] is None:
-            order = self.shuffled(self.pool(iteration))
-            stop = order.shape[1] - (order.shape[1] % size if self.cfg["drop_last"] else 0)
-            for start in range(0, stop, size):
-                yield self.batch(order[:, start:start + size])
-            return
-        for _ in range(self.cfg["batches_per_iteration"]):
-            if self.queue is None or self.queue.shape[1] < size:
-                self.queue = self.shuffled(self.pool(iteration))
-            idx, self.queue = self.queue[:, :size], self.queue[:, size:]
-            yield self.batch(idx)
-
-    def eval_set(self, idx):
-        """Inputs and targets of the test images idx ([N] shared or [M, N] per member)."""
-        labels = self.y_test[idx].expand(self.num_members, -1)
-        mapped = torch.gather(self.label_map, 1, labels)
-        targets = one_hot_members(mapped, self.num_outputs, self.cfg["target_off"], self.dtype)
-        return self.x_test[idx], targets
-
-    def eval_sets(self):
-        """{name: (x, t)}, cached until the subsets or labels change."""
-        if self.cached_eval is None:
-            self.cached_eval = self.make_eval_sets()
-        return self.cached_eval
-
-    def make_eval_sets(self):
-        if self.test_pool is None:
-            return {"test": self.eval_set(torch.arange(len(self.y_test), device=self.device))}
-        return {"test": self.eval_set(self.test_pool)}
-
-
-class AlternatingTasks(ImageClassification):
-    """Continual learning: the classes split into tasks trained in turn, `epochs_per_task` epochs each
-    (task A, task B, task A, ...), evaluated on every task's test images (test_error_task_<k>).
-
-    Labels go through a per-member random permutation of the classes, then modulo `num_outputs`, so
-    the tasks share output units (Fig. 4d, 4e).
-    """
-    schema = Struct(fields={
-        **ImageClassification.schema.fields,
-        "tasks": List(item=List(item=Int(min=0), min_len=1), min_len=1,
-                      default=[[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]),
-        "epochs_per_task": Int(min=1, default=4),
-        "num_outputs": Int(min=1, default=5),
-        "permute_labels": Bool(default=True),
-    })
-
-    @staticmethod
-    def dims(cfg):
-        return DATASET_DIMS[cfg["dataset"]][0], cfg["num_outputs"]
-
-    def __init__(self, cfg, seeds, device, dtype):
-        super().__init__(cfg, seeds, device, dtype)
-        classes = DATASET_DIMS[cfg["dataset"]][1]
-        if cfg["permute_labels"]:
-            perms = stack_members(member_generators(seeds, "labels"),
-                                  lambda g: random_label_permutation(classes, g), device)
-        else:
-            perms = torch.arange(classes, device=device).expand(len(seeds), -1)
-        self.label_map = perms % cfg["num_outputs"]
-        self.task_pools = [self.restrict(self.train_pool, self.y_train, task) for task in cfg["tasks"]]
-
-    def restrict(self, pool, y, classes):
-        """The part of each member's pool [M, n] whose labels lie in `classes` ([M, n_task])."""
-        keep = torch.isin(y[pool], torch.tensor(classes, device=self.device))
-        return pool[keep].view(pool.shape[0], -1)
-
-    def pool(self, iteration):
-        return self.task_pools[(iteration // self.cfg["epochs_per_task"]) % len(self.task_pools)]
-
-    def make_eval_sets(self):
-        everything = torch.arange(len(self.y_test), device=self.device)[None]
-        pool = everything if self.test_pool is None else self.test_pool
-        return {f"task_{k}": self.eval_set(self.restrict(pool, self.y_test, task).squeeze(0))
-                for k, task in enumerate(self.cfg["tasks"])}
-
-
-class ConceptDrift(ImageClassification):
-    """Every `drift_every` iterations (first at iteration 0) the labels of `drifting_classes` are
-    permuted among themselves and fresh training and test subsets are drawn (Fig. 4f, 4g)."""
-    schema = Struct(fields={
-        **ImageClassification.schema.fields,
-        "drift_every": Int(min=1, default=64),
-        "drifting_classes": List(item=Int(min=0), min_len=2, default=[5, 6, 7, 8, 9]),
-    })
-
-    def __init__(self, cfg, seeds, device, dtype):
-        super().__init__(cfg, seeds, device, dtype)
-        self.drift_gens = member_generators(seeds, "drift")
-
-    def drift(self):
-        drifting = torch.tensor(self.cfg["drifting_classes"])
-        label_map = torch.arange(self.num_outputs).repeat(self.num_members, 1)
-        shuffles = stack_members(self.drift_gens, lambda g: torch.randperm(len(drifting), generator=g),
-                                 "cpu")
-        label_map[:, drifting] = drifting[shuffles]
-        self.label_map = label_map.to(self.device)
-        self.draw_subsets()
-        self.cached_eval = None
-
-    def batches(self, iteration):
-        if iteration % self.cfg["drift_every"] == 0:
-            self.drift()
-        yield from super().batches(iteration)
-
-
-STREAMS = {"fixed_pair": FixedPair, "gaussian_pair": GaussianPair, "images": ImageClassification,
-           "alternating_tasks": AlternatingTasks, "concept_drift": ConceptDrift}

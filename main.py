@@ -3,15 +3,15 @@
     python main.py -c experiments/<exp>/<config>.yaml [--profile quick] [-o key.path=value ...]
                    [--address ADDR] [--resume]
     python main.py -c <exp>/<config>             # the original shorthand
+    python main.py -c ... --show-config          # the resolved config, defaults filled in; no run
 
 Without an address (or RAY_ADDRESS) an embedded local Ray on loopback is started; under
-`ray job submit` the job's cluster is used. Results go to $RESULTS_DIR/<experiment>/<config>[-<profile>]/:
-Ray's trial folders, rows.parquet (one row per member and iteration) and run.json.
+`ray job submit` the job's cluster is used. Each launch writes a new run (Ray's trial folders,
+rows.parquet, run.json) into the home $RESULTS_DIR/<experiment>/<config>[-<profile>][+<overrides hash>]/
+and becomes the home's current run when all its trials complete (see results.py); earlier runs are kept.
 """
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +20,9 @@ from importlib import metadata
 import yaml
 
 from data_utils import resolve_data_dir
-from utils import PROJECT_ROOT, ConfigError, load_experiment, results_dir, run_dir
+import results
+from schema import load_experiment, show_config
+from utils import PROJECT_ROOT, ConfigError, import_attribute
 
 LOCAL_RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # a local Ray binds 127.0.0.1, not the external address
@@ -37,7 +39,10 @@ def parse_args(argv=None):
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                         help="override any entry, e.g. -o config.pc.T=64 (repeatable)")
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or local)")
-    parser.add_argument("--resume", action="store_true", help="resume a killed run")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the newest run of this config if it did not complete")
+    parser.add_argument("--show-config", action="store_true",
+                        help="print the resolved config with every default filled in, and exit")
     return parser.parse_args(argv)
 
 
@@ -49,7 +54,7 @@ def start_ray(address):
             os.environ.setdefault(key, value)
     import ray
     # Tune runs trials in their own working directories: hand them absolute paths.
-    env_vars = {"RESULTS_DIR": str(results_dir()), "DATA_DIR": str(resolve_data_dir())}
+    env_vars = {"RESULTS_DIR": str(results.results_dir()), "DATA_DIR": str(resolve_data_dir())}
     if address:
         runtime_env = None
         if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:   # under `ray job submit` the job already ships us
@@ -63,9 +68,14 @@ def start_ray(address):
                  runtime_env={"env_vars": {**env_vars, "PYTHONPATH": pythonpath}})
 
 
+def trainable_of(experiment):
+    """The Ray trainable the experiment names (module:attribute)."""
+    return import_attribute(experiment.trainable, "trainable")
+
+
 def prepare(experiment):
     """The trainable's own checks (data present, saved weights found) before Ray starts."""
-    check = getattr(experiment.trainable, "prepare", None)
+    check = getattr(trainable_of(experiment), "prepare", None)
     for trial in experiment.trials if check else []:
         try:
             check(trial["members"])
@@ -81,7 +91,7 @@ def make_tuner(experiment, path, resume):
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     doc = experiment.doc
     resources = doc["resources_per_trial"]
-    trainable = tune.with_resources(experiment.trainable,
+    trainable = tune.with_resources(trainable_of(experiment),
                                     {"cpu": resources["cpu"], "gpu": resources["gpu"]})
     if resume and tune.Tuner.can_restore(str(path)):
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
@@ -123,48 +133,89 @@ def provenance():
     return {"git_revision": revision, "versions": versions, "python": sys.version.split()[0]}
 
 
-def run(experiment, address=None, resume=False):
-    """Run (or resume) the experiment; write rows.parquet and run.json. Returns the run.json dict."""
-    from analysis_utils import collect_rows
-    path = run_dir(experiment)
-    if path.exists() and not resume:
-        print(f"replacing the previous results at {path} (use --resume to continue them)")
-        shutil.rmtree(path)
+def launch_info(experiment):
+    """run.json of a new launch: what runs, which trials to expect, and where it came from."""
+    keys = results.trial_keys(experiment.trials)
+    return {
+        "status": results.RUNNING, "config_file": str(experiment.path), "profile": experiment.profile,
+        "overrides": list(experiment.overrides), "resolved": experiment.doc, "trials": len(experiment.trials),
+        "members": sum(len(t["members"]) for t in experiment.trials), "trial_keys": keys,
+        "trial_labels": [results.trial_label(t["members"], keys) for t in experiment.trials],
+    }
+
+
+def run(experiment, path, address=None, resume=False):
+    """Run (or resume) the experiment in the run folder `path`; write rows.parquet and run.json; make
+    it the current run of its home if every trial completed. Returns the run.json dict."""
+    info = results.read_info(path) if resume else launch_info(experiment)
+    info.update(status=results.RUNNING, **provenance())
+    results.write_info(path, info)
     start = time.time()
     start_ray(address)
-    results = make_tuner(experiment, path, resume).fit()
-    errors = [{"trial": r.path, "error": last_line(r.error)} for r in results if r.error]
-    rows = collect_rows(path)
-    rows.to_parquet(path / "rows.parquet")
-    summary = {
-        "config_file": str(experiment.path), "profile": experiment.profile,
-        "resolved": experiment.doc, "trials": len(experiment.trials),
-        "members": sum(len(t["members"]) for t in experiment.trials), "rows": len(rows),
-        "failed_trials": errors, "wall_time_s": round(time.time() - start, 2), **provenance(),
-    }
-    (path / "run.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
+    grid = make_tuner(experiment, path, resume).fit()
+    errors = [{"trial": results.trial_label(r.config["members"], info["trial_keys"]),
+               "folder": r.path, "error": last_line(r.error)} for r in grid if r.error]
+    rows = results.collect_rows(path)
+    results.write_rows(path, rows)
+    unfinished = results.unfinished_trials(path)
+    info.update(status=results.FAILED if errors or unfinished else results.COMPLETE, rows=len(rows),
+                failed_trials=errors, unfinished_trials=unfinished,
+                wall_time_s=round(time.time() - start, 2))
+    results.write_info(path, info)
+    if info["status"] == results.COMPLETE:
+        results.set_current(path.parent, path)
+    return info
+
+
+def this_run(home, resumed):
+    """The run folder of this launch: the run to resume, or a new one beside the current run."""
+    if resumed:
+        print(f"resuming the unfinished run {resumed}")
+        return resumed
+    current = results.current_run(home)
+    if current:
+        print(f"{current} stays the current run until this one completes")
+    return results.new_run(home)
+
+
+def report_current(home, path, summary):
+    """Say which run is current now and where the earlier complete runs are kept."""
+    if summary["status"] != results.COMPLETE:
+        current = results.current_run(home)
+        print(f"{path} did not complete ({len(summary['unfinished_trials'])} unfinished trials; "
+              f"--resume continues it); current run: {current or 'none'}", file=sys.stderr)
+        return
+    earlier = [run for run in results.complete_runs(home) if run != path]
+    print(f"current run: {path}")
+    if earlier:
+        print("earlier complete runs, kept until you remove them: " + ", ".join(map(str, earlier)))
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
         experiment = load_experiment(args.config, args.profile, args.override)
+        if args.show_config:
+            print(show_config(experiment), end="")
+            return 0
         prepare(experiment)
+        home = results.run_home(experiment.path, experiment.profile, experiment.overrides)
+        resumed = results.run_to_resume(home) if args.resume else None
     except (ConfigError, OSError, ValueError) as error:   # bad config, missing or corrupt data
         print(f"error: {error}", file=sys.stderr)
         return 2
     members = sum(len(t["members"]) for t in experiment.trials)
     shown = {k: v for k, v in experiment.doc.items() if k not in ("profiles", "description")}
     print(yaml.safe_dump(shown, sort_keys=False, width=100).rstrip())
-    print(f"{experiment.path.name}: {len(experiment.trials)} trials, {members} runs "
-          f"-> {run_dir(experiment)}", flush=True)
-    summary = run(experiment, args.address, args.resume)
+    path = this_run(home, resumed)
+    print(f"{experiment.path.name}: {len(experiment.trials)} trials, {members} runs -> {path}", flush=True)
+    summary = run(experiment, path, args.address, args.resume)
     print(f"done in {summary['wall_time_s']} s: {summary['rows']} rows; "
-          f"{len(summary['failed_trials'])} failed trials", flush=True)
+          f"{len(summary['failed_trials'])} failed trials; status {summary['status']}", flush=True)
     for failure in summary["failed_trials"]:
         print(f"failed: {failure['trial']}: {failure['error']}", file=sys.stderr)
-    return 1 if summary["failed_trials"] else 0
+    report_current(home, path, summary)
+    return 0 if summary["status"] == results.COMPLETE else 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Per-member measurements logged once per iteration (the YAML's `log` list names them).
 
-Each metric maps an `Observation` of one iteration to {column: tensor [M]}.
+Each metric maps an `Observation` of one iteration to {column: tensor [M] or [M, k]}; a [M, k]
+measurement becomes the columns <name>_0 .. <name>_{k-1}. A closed-loop task may log its own
+columns from its `run` (see engine.py).
 """
 from dataclasses import dataclass
 
@@ -15,7 +17,8 @@ class Observation:
 
     `probe` is the iteration's first training batch (s, t); `before`/`after` are the feed-forward
     outputs on it before and after the iteration's updates; `loss` is the training loss [M] summed
-    over the iteration's batches (each taken before its update).
+    over the iteration's batches (each taken before its update); `inferred` the hidden state
+    [x_1, ..., x_{L-1}] (each [M, B, n_l]) at the end of inference on the probe, when kept.
     """
     params: object
     act: object
@@ -24,6 +27,7 @@ class Observation:
     before: torch.Tensor
     after: torch.Tensor
     loss: torch.Tensor
+    inferred: list = None
 
 
 def cosine(a, b):
@@ -64,11 +68,24 @@ def test_error(obs):
             for name, (x, t) in obs.stream.eval_sets().items()}
 
 
+def weights(obs):
+    """Every weight after the iteration: weight_<l>_<i>: W_l flattened row-major (l = 1..L)."""
+    return {f"weight_{l}": w.flatten(1) for l, w in enumerate(obs.params.weights, 1)}
+
+
+def inferred(obs):
+    """The hidden state at the end of inference on the probe's first sample: inferred_<l>_<i>
+    (BP's is its feed-forward state)."""
+    return {f"inferred_{l}": x[:, 0, :] for l, x in enumerate(obs.inferred, 1)}
+
+
 METRICS = {
     "prediction": prediction,
     "target_alignment": target_alignment,
     "loss": loss,
     "test_error": test_error,
+    "weights": weights,
+    "inferred": inferred,
 }
 
 # Columns that score a diverged member as a total failure (the paper plots error 1.0 for them).

@@ -4,8 +4,13 @@ Layer l (1..L) holds W_l with shape [M, n_l, n_{l-1}] and an optional bias b_l w
 The prediction of layer l is mu_l = f(x_{l-1}) W_l^T + b_l, except mu_1 = s W_1^T + b_1: the input
 is clamped and no activation is applied to it. Inputs are [B, n_0] (shared by all members) or
 [M, B, n_0] (one batch per member); everything downstream is [M, B, n_l].
+
+The learning rules see a network only through `Params.layer` (mu_l from a_{l-1}), `Params.back`
+(an error of layer l carried to its input side) and `Params.gradients` (the local weight
+gradients): a convolutional network plugs in by providing the same three methods. The maths both
+rules share (the output error and the local gradients) lives here, not under either rule's name.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 
 import torch
@@ -36,9 +41,17 @@ ACTIVATIONS = {
 
 @dataclass
 class Params:
-    """Packed weights: lists over layers of [M, out, in] weights and [M, 1, out] biases (or None)."""
+    """Packed weights: lists over layers of [M, out, in] weights and [M, 1, out] biases (or None).
+
+    `masks` (per layer None or a 0/1 tensor broadcastable to [M, out, in]) keeps masked weights at
+    zero: they start at zero and their gradients are masked (e.g. cue-specific input layers).
+    `frozen` holds the indices of layers that never learn (their gradients are None, so no optimizer
+    touches them, not even weight decay).
+    """
     weights: list
     biases: list
+    masks: list = None
+    frozen: frozenset = frozenset()
 
     @property
     def num_members(self):
@@ -50,13 +63,39 @@ class Params:
         return self.weights + [b for b in self.biases if b is not None]
 
     def clone(self):
-        return Params([w.clone() for w in self.weights],
-                      [None if b is None else b.clone() for b in self.biases])
+        return replace(self, weights=[w.clone() for w in self.weights],
+                       biases=[None if b is None else b.clone() for b in self.biases])
 
     def member(self, m):
         """The sub-network of member m as a packed network with one member."""
-        return Params([w[m:m + 1].clone() for w in self.weights],
-                      [None if b is None else b[m:m + 1].clone() for b in self.biases])
+        return replace(self, weights=[w[m:m + 1].clone() for w in self.weights],
+                       biases=[None if b is None else b[m:m + 1].clone() for b in self.biases])
+
+    def layer(self, l, a):
+        """mu_{l+1} = a W^T + b of weight layer l (0-based) from its input a ([B, in] or [M, B, in])."""
+        return linear(a, self.weights[l], self.biases[l])
+
+    def back(self, l, e):
+        """The error e [M, B, out] of weight layer l carried to its input side: e W -> [M, B, in]."""
+        return torch.matmul(e, self.weights[l])
+
+    def gradients(self, acts, errors):
+        """Local gradients dE/dW_l = -eps_l^T a_{l-1}, dE/db_l = -sum_batch eps_l, in `tensors` order.
+
+        Each layer's error times its presynaptic activity (a shared input a_0 [B, n_0] is broadcast
+        over members); masked weights get zero, frozen layers None.
+        """
+        grads_w = [-torch.matmul(e.transpose(1, 2), a) for a, e in zip(acts, errors)]
+        if self.masks is not None:
+            grads_w = [g if mask is None else g * mask for g, mask in zip(grads_w, self.masks)]
+        grads_b = [-e.sum(dim=1, keepdim=True) for e, b in zip(errors, self.biases) if b is not None]
+        layers = list(range(len(self.weights))) + [l for l, b in enumerate(self.biases) if b is not None]
+        return [None if l in self.frozen else g for l, g in zip(layers, grads_w + grads_b)]
+
+
+def output_error(t, o, mask=None):
+    """eps_L = t - o, restricted to the output units where `mask` (broadcastable to o) is 1."""
+    return t - o if mask is None else (t - o) * mask
 
 
 def linear(a, weight, bias):
@@ -68,8 +107,8 @@ def linear(a, weight, bias):
 def feedforward(params, s, act):
     """Plain forward pass; returns the pre-activations [mu_1, ..., mu_L] (mu_L is the output)."""
     mus, a = [], s
-    for weight, bias in zip(params.weights, params.biases):
-        mu = linear(a, weight, bias)
+    for l in range(len(params.weights)):
+        mu = params.layer(l, a)
         mus.append(mu)
         a = act.f(mu)
     return mus
@@ -136,10 +175,27 @@ def init_member(sizes, init, bias, generator, dtype=torch.float32):
     return weights, biases
 
 
-def init_params(sizes, inits, bias, generators, dtype=torch.float32, device="cpu"):
-    """Packed initial weights: member m is `init_member(sizes, inits[m], bias, generators[m])`."""
+def init_params(sizes, inits, bias, generators, dtype=torch.float32, device="cpu", masks=None,
+                frozen=frozenset()):
+    """Packed initial weights: member m is `init_member(sizes, inits[m], bias, generators[m])`.
+
+    Masked weights are drawn like the others (so a mask never changes the other weights' draws),
+    then set to zero.
+    """
     per_member = [init_member(sizes, i, bias, g, dtype) for i, g in zip(inits, generators)]
     weights = [torch.stack([pm[0][l] for pm in per_member]).to(device) for l in range(len(sizes) - 1)]
     biases = [torch.stack([pm[1][l] for pm in per_member]).to(device) if bias else None
               for l in range(len(sizes) - 1)]
-    return Params(weights, biases)
+    return masked(Params(weights, biases, frozen=frozenset(frozen)), masks)
+
+
+def masked(params, masks):
+    """`params` with weight masks (per layer None or [out, in] of 0/1) applied and kept."""
+    if masks is None or all(m is None for m in masks):
+        return params
+    device, dtype = params.weights[0].device, params.weights[0].dtype
+    tensors = [None if m is None else torch.as_tensor(m, dtype=dtype, device=device) for m in masks]
+    for w, mask in zip(params.weights, tensors):
+        if mask is not None:
+            w.mul_(mask)
+    return replace(params, masks=tensors)

@@ -2,7 +2,8 @@
 
 `lr` is a tensor [M, L]: member m's layer l is stepped with lr[m, l] (a bias shares its layer's rate).
 The updates follow torch.optim.SGD and torch.optim.Adam exactly (weight decay is L2 added to the
-gradient, as in those classes), so a packed run equals M runs of the torch optimizers.
+gradient, as in those classes), so a packed run equals M runs of the torch optimizers. A gradient
+of None (a frozen layer) leaves its tensor, and its optimizer state, untouched.
 """
 import torch
 
@@ -22,6 +23,8 @@ class SGD:
 
     def step(self, params, grads):
         for p, g, lr in zip(params.tensors, grads, self.lrs):
+            if g is None:
+                continue
             if self.weight_decay:
                 g = g + self.weight_decay * p
             p.sub_(lr * g)
@@ -44,6 +47,8 @@ class Adam:
         c1 = 1 - self.beta1 ** self.steps
         c2_sqrt = (1 - self.beta2 ** self.steps) ** 0.5
         for p, g, m, v, lr in zip(params.tensors, grads, self.m, self.v, self.lrs):
+            if g is None:
+                continue
             if self.weight_decay:
                 g = g + self.weight_decay * p
             m.mul_(self.beta1).add_(g, alpha=1 - self.beta1)

@@ -5,13 +5,16 @@ mu_l = W_l f(x_{l-1}) + b_l (mu_1 = W_1 s); output o = mu_L. With prediction err
     eps_l = x_l - mu_l  (l < L),        eps_L = t - mu_L,
 the energy of member m is  E = sum_l 0.5 * ||eps_l||^2, summed over units and over the batch, i.e. the
 value-node energies plus the loss 0.5 * ||o - t||^2. All functions here are closed forms on packed
-tensors ([M, B, n]); nothing uses autograd.
+tensors ([M, B, n]); nothing uses autograd. The network is reached only through its layer
+operations (`params.layer`, `params.back`, `params.gradients`), so any packed model providing them
+runs the same inference.
 """
 from dataclasses import dataclass
 
 import torch
 
-from network import feedforward, linear
+from network import feedforward, output_error
+from rules import Rule
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,6 @@ class PCSettings:
     inference_lr: torch.Tensor
     x_lr_discount: torch.Tensor
     update_p_at: frozenset   # inference steps (0..T-1) at which the weights are updated
-    output_mask: torch.Tensor = None   # [n_L] 1 for output units whose error drives learning
 
 
 def update_steps(update_p_at, T):
@@ -33,9 +35,16 @@ def update_steps(update_p_at, T):
     return frozenset(update_p_at)
 
 
-def output_error(t, o, mask=None):
-    """eps_L = t - o, restricted to the output units in `mask` (all when None)."""
-    return t - o if mask is None else (t - o) * mask
+def settings_of(members, dtype, device):
+    """PCSettings of a trial from its members' `pc` sections (T and update_p_at are shared)."""
+    pc = members[0]["pc"]
+
+    def per_member(key):
+        return torch.tensor([m["pc"][key] for m in members], dtype=dtype, device=device)
+
+    return PCSettings(T=pc["T"], inference_lr=per_member("inference_lr"),
+                      x_lr_discount=per_member("x_lr_discount"),
+                      update_p_at=update_steps(pc["update_p_at"], pc["T"]))
 
 
 def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
@@ -47,9 +56,8 @@ def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
     """
     acts = [s] + [act.f(x) for x in xs]
     if mu_1 is None:
-        mu_1 = linear(s, params.weights[0], params.biases[0])
-    mus = [mu_1] + [linear(a, w, b) for a, w, b in
-                    zip(acts[1:], params.weights[1:], params.biases[1:])]
+        mu_1 = params.layer(0, s)
+    mus = [mu_1] + [params.layer(l, a) for l, a in enumerate(acts[1:], 1)]
     errors = [x - mu for x, mu in zip(xs, mus[:-1])] + [output_error(t, mus[-1], output_mask)]
     return acts, errors
 
@@ -61,22 +69,11 @@ def energy(errors):
 
 def value_gradients(params, xs, errors, act):
     """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1."""
-    return [e - act.df(x) * torch.matmul(e_next, w_next)
-            for x, e, e_next, w_next in zip(xs, errors[:-1], errors[1:], params.weights[1:])]
+    return [e - act.df(x) * params.back(l, e_next)
+            for l, (x, e, e_next) in enumerate(zip(xs, errors[:-1], errors[1:]), 1)]
 
 
-def weight_gradients(acts, errors, params):
-    """dE/dW_l = -eps_l^T a_{l-1} and dE/db_l = -sum_batch eps_l, in `params.tensors` order.
-
-    The update is local: each layer's error times its presynaptic activity. A shared input a_0
-    ([B, n_0]) is broadcast over members.
-    """
-    grads_w = [-torch.matmul(e.transpose(1, 2), a) for a, e in zip(acts, errors)]
-    grads_b = [-e.sum(dim=1, keepdim=True) for e, b in zip(errors, params.biases) if b is not None]
-    return grads_w + grads_b
-
-
-def pc_step(params, optimizer, s, t, act, settings):
+def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None):
     """One PC training step on a batch: inference on the value nodes, then plasticity.
 
     x_l starts at the feed-forward prediction mu_l. For step k = 0..T-1: errors and E_k are computed at
@@ -92,15 +89,17 @@ def pc_step(params, optimizer, s, t, act, settings):
     previous = None
     for k in range(settings.T):
         if mu_1 is None:   # the first layer's weights changed at the previous step
-            mu_1 = linear(s, params.weights[0], params.biases[0])
-        acts, errors = prediction_errors(params, s, xs, t, act, settings.output_mask, mu_1)
+            mu_1 = params.layer(0, s)
+        acts, errors = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
+        if trace is not None:
+            trace(k, xs, errors)
         current = energy(errors)
         if k == 0:
             loss = 0.5 * errors[-1].square().sum(dim=(1, 2))
         last = k == settings.T - 1
         x_grads = None if last else value_gradients(params, xs, errors, act)
         if k in settings.update_p_at:
-            optimizer.step(params, weight_gradients(acts, errors, params))
+            optimizer.step(params, params.gradients(acts, errors))
             mu_1 = None
         if not last:
             step = gamma[:, None, None]
@@ -109,3 +108,6 @@ def pc_step(params, optimizer, s, t, act, settings):
                 gamma = torch.where(current >= previous, gamma * discount, gamma)
             previous = current
     return loss
+
+
+RULE = Rule("pc", pc_step, settings_of)

@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bp_trainable import train_members  # noqa: E402
+from engine import train  # noqa: E402
 from utils import load_experiment  # noqa: E402
 
 CASES = [   # (name, config, profile, overrides, trial index)
@@ -28,7 +28,7 @@ CASES = [   # (name, config, profile, overrides, trial index)
 
 def seconds(members, iterations):
     start = time.perf_counter()
-    train_members(members, iterations, lambda rows, done: None)
+    train(members, iterations, lambda rows, done: None)
     return time.perf_counter() - start
 
 

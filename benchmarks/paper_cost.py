@@ -15,19 +15,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bp_trainable import PackedRun  # noqa: E402
-from data_utils import DATASET_DIMS  # noqa: E402
+from data_utils import DATASETS  # noqa: E402
 from metrics import classification_error  # noqa: E402
 from utils import load_experiment  # noqa: E402
-
-TRAIN_SIZE = {"fashion_mnist": 60000, "mnist": 60000, "cifar10": 50000, "digits": 1433}
-TEST_SIZE = {"fashion_mnist": 10000, "mnist": 10000, "cifar10": 10000, "digits": 364}
 
 
 class RandomStream:
     """Random batches of the trial's shapes (stands in for the data set when timing)."""
 
     def __init__(self, data, members, dtype):
-        self.inputs, self.classes = DATASET_DIMS[data["dataset"]]
+        self.info = DATASETS[data["dataset"]]
+        self.inputs, self.classes = self.info.dims
         self.outputs = data.get("num_outputs", self.classes)
         self.data, self.members, self.dtype = data, members, dtype
 
@@ -41,13 +39,13 @@ class RandomStream:
         if data["batches_per_iteration"]:
             return data["batches_per_iteration"]
         classes = len(data["tasks"][0]) if "tasks" in data else self.classes
-        pool = data["train_per_class"] * classes if data["train_per_class"] else TRAIN_SIZE[data["dataset"]]
+        pool = data["train_per_class"] * classes if data["train_per_class"] else self.info.train_size
         return (pool // data["batch_size"]) if data["drop_last"] else math.ceil(pool / data["batch_size"])
 
     def eval_size(self):
         data = self.data
-        per_class = data["test_per_class"] or TEST_SIZE[data["dataset"]] // self.classes
-        return min(per_class, TEST_SIZE[data["dataset"]] // self.classes) * self.classes
+        per_class = data["test_per_class"] or self.info.test_size // self.classes
+        return min(per_class, self.info.test_size // self.classes) * self.classes
 
 
 def time_trial(members, iterations, repeats):

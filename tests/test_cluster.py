@@ -35,9 +35,12 @@ import time
 import pytest
 import yaml
 
+from results import current_run, load_rows, read_info, trial_nodes
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]   # `-m "not slow"` skips it with the other Ray runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 BIN = Path(sys.executable).parent               # the venv's bin: python and the `ray` script
 RAY = BIN / "ray"
 HEAD_PORT = 6379                                # free by construction: ns1 is ours alone
@@ -238,20 +241,16 @@ def test_main_on_two_node_cluster(cluster, tmp_path):
     output = f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
     assert result.returncode == 0, f"main.py exited {result.returncode}\n{output}\n{cluster.log_tail()}"
 
-    run_path = results / "interference" / "fig3a-quick"
-    import pandas as pd
-    rows = pd.read_parquet(run_path / "rows.parquet")
+    run_path = current_run(results / "interference" / "fig3a-quick")
+    rows = load_rows(run_path)
     assert len(rows) == EXPECTED_ROWS, output
     assert sorted(rows["rule"].unique()) == ["bp", "pc"]
     assert rows.groupby("rule")["iteration"].nunique().to_dict() == {"bp": 24, "pc": 24}
-    summary = json.loads((run_path / "run.json").read_text())
+    summary = read_info(run_path)
     assert summary["rows"] == EXPECTED_ROWS and summary["failed_trials"] == []
 
     # Where each trial ran: Tune stamps every report with the trial actor's node_ip.
-    trial_ips = {}
-    for result_file in run_path.glob("trial_*/result.json"):
-        reports = [json.loads(l) for l in result_file.read_text().splitlines() if l.strip()]
-        trial_ips[result_file.parent.name] = {r["node_ip"] for r in reports}
+    trial_ips = trial_nodes(run_path)
     assert len(trial_ips) == 2, trial_ips
     # The head has no CPUs, so the worker node in the other namespace ran every trial.
     assert all(ips == {cluster.ip[1]} for ips in trial_ips.values()), \
@@ -291,16 +290,12 @@ def test_job_submit_on_two_node_cluster(cluster, tmp_path):
         f"job {job_id}: {status}, `ray job submit` exited {submit.returncode}\n{output}\n" \
         f"{cluster.log_tail()}"
 
-    run_path = results / "interference" / "fig3a-quick"
-    import pandas as pd
-    rows = pd.read_parquet(run_path / "rows.parquet")
+    run_path = current_run(results / "interference" / "fig3a-quick")
+    rows = load_rows(run_path)
     assert len(rows) == EXPECTED_ROWS, output
-    summary = json.loads((run_path / "run.json").read_text())
+    summary = read_info(run_path)
     assert summary["rows"] == EXPECTED_ROWS and summary["failed_trials"] == [], summary
 
-    trial_ips = {}
-    for result_file in run_path.glob("trial_*/result.json"):
-        reports = [json.loads(l) for l in result_file.read_text().splitlines() if l.strip()]
-        trial_ips[result_file.parent.name] = {r["node_ip"] for r in reports}
+    trial_ips = trial_nodes(run_path)
     assert len(trial_ips) == 2 and all(ips == {cluster.ip[1]} for ips in trial_ips.values()), \
         f"trials did not all run on the worker node {cluster.ip[1]}: {trial_ips}"

@@ -1,12 +1,18 @@
 """Config loading and validation: bad input is one clear line naming the file and the key."""
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import get_args
 
+import jsonschema
+from pydantic import BaseModel
 import pytest
+import yaml
 
-from utils import ConfigError, apply_override, expand_grid, load_experiment, pack_trials
+from schema import Document, SupervisedConfig, json_schema, load_experiment, show_config
+from utils import EXPERIMENTS_DIR, ConfigError, apply_override, expand_grid, pack_trials
 
 GOOD = textwrap.dedent("""
     stop: {training_iteration: 3}
@@ -50,7 +56,8 @@ def test_a_valid_file_expands_its_grid_and_packs_seeds_into_one_trial_per_rule(t
 
 def test_an_unknown_key_names_the_key_path_and_the_allowed_keys(tmp_path):
     message = error_of(tmp_path, GOOD.replace("sizes:", "sizez:"))
-    assert "config.model.sizez: unknown key; allowed: activation, bias, init, num_layers, sizes, width" in message
+    assert ("config.model.sizez: unknown key; allowed: activation, bias, init, masks, num_layers, sizes, "
+            "trainable, width") in message
 
 
 def test_a_wrong_type_names_the_key_and_the_expected_type(tmp_path):
@@ -72,6 +79,58 @@ def test_sizes_that_do_not_fit_the_data_are_rejected(tmp_path):
 def test_an_axis_that_changes_shapes_cannot_be_packed(tmp_path):
     message = error_of(tmp_path, GOOD.replace("pack: [seed]", "pack: [model.sizes]"))
     assert "pack: 'model.sizes' cannot differ between members" in message
+
+
+def test_a_union_names_the_alternative_that_got_furthest(tmp_path):
+    assert "config.optimizer.lr[1]: must be > 0, got -1" in error_of(tmp_path, GOOD.replace("lr: 0.2", "lr: [0.2, -1]"))
+    message = error_of(tmp_path, GOOD, overrides=["config.pc.update_p_at=sometimes"])
+    assert "config.pc.update_p_at: 'sometimes' is not allowed; allowed: last, all or expected a list" in message
+
+
+def test_loose_types_are_refused_but_numeric_strings_are_numbers(tmp_path):
+    assert "config.pc.T: expected an integer, got 1.5" in error_of(tmp_path, GOOD, overrides=["config.pc.T=1.5"])
+    assert "config.model.bias: expected true or false, got 1" in error_of(tmp_path, GOOD, overrides=["config.model.bias=1"])
+    experiment = load_experiment(str(write(tmp_path, GOOD.replace("lr: 0.2", "lr: 2e-1"))))   # YAML 1.1: a string
+    assert experiment.trials[0]["members"][0]["optimizer"]["lr"] == 0.2
+
+
+def test_a_missing_key_or_stream_name_says_what_is_needed(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("optimizer: {lr: 0.2}", "optimizer: {name: sgd}"))
+    assert "config.optimizer.lr: missing required key: learning rate" in message
+    message = error_of(tmp_path, GOOD.replace("name: fixed_pair, ", ""))
+    assert "config.data.name: missing; allowed: fixed_pair, gaussian_pair, images" in message
+    message = error_of(tmp_path, GOOD.replace("stop: {training_iteration: 3}", "stop:"))
+    assert "stop.training_iteration: missing required key" in message
+    message = error_of(tmp_path, GOOD, overrides=["config.model.init.name=pretrained"])
+    assert "config.model.init.value: unknown key; allowed: member, name, run" in message
+
+
+def test_masks_and_fixed_layers_default_to_none_and_must_fit_the_layers(tmp_path):
+    member = load_experiment(str(write(tmp_path, GOOD))).trials[0]["members"][0]
+    assert member["model"]["masks"] is None and member["model"]["trainable"] is None
+    mask = "config.model.masks=[[[1]], [[1], [0]]]"
+    assert load_experiment(str(write(tmp_path, GOOD)), None, [mask]).trials[0]["members"][0]["model"]["masks"] == [
+        [[1]], [[1], [0]]]
+    message = error_of(tmp_path, GOOD, overrides=["config.model.masks=[null, [[1, 0]]]"])
+    assert "config.model.masks[1]: expected a 0/1 matrix of 2 rows (out) by 1 columns (in)" in message
+    assert "config.model.masks[0][0][0]: must be <= 1, got 2" in error_of(
+        tmp_path, GOOD, overrides=["config.model.masks=[[[2]], null]"])
+    message = error_of(tmp_path, GOOD, overrides=["config.model.trainable=[true]"])
+    assert "config.model.trainable: needs one entry per weight layer (2)" in message
+
+
+def test_a_task_given_as_module_attribute_is_checked_by_its_own_config(tmp_path):
+    own = GOOD.replace("{name: fixed_pair, input: [[1.0]], target: [[0.0, 1.0]]}",
+                       "{name: 'streams:GaussianPair', input_size: 1, output_size: 2}")
+    data = load_experiment(str(write(tmp_path, own))).trials[0]["members"][0]["data"]
+    assert data == {"name": "streams:GaussianPair", "input_size": 1, "output_size": 2, "std": 1.0, "batch_size": 1}
+    assert "config.data.name: module 'streams' has no attribute 'Nope'" in error_of(
+        tmp_path, own.replace("GaussianPair", "Nope"))
+
+
+def test_a_trainable_given_as_module_attribute_needs_a_schema_and_packable_paths(tmp_path):
+    message = error_of(tmp_path, "trainable: 'utils:flatten'\n" + GOOD)
+    assert "trainable: utils:flatten needs a `schema`" in message
 
 
 def test_a_missing_file_lists_the_configs_of_that_experiment():
@@ -120,3 +179,62 @@ def test_the_cli_reports_a_bad_file_in_one_line_before_starting_ray(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "config.model.size: unknown key" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_show_config_fills_in_the_defaults_and_keeps_the_grids(tmp_path):
+    shown = yaml.safe_load(show_config(load_experiment(str(write(tmp_path, GOOD)), "quick")))
+    assert shown["stop"] == {"training_iteration": 2} and shown["resources_per_trial"] == {"cpu": 1.0, "gpu": 0.0}
+    config = shown["config"]
+    assert config["rule"] == {"grid_search": ["pc", "bp"]} and config["seed"] == {"grid_search": [0, 1, 2]}
+    assert config["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last"}
+    assert config["optimizer"] == {"name": "sgd", "lr": 0.2, "weight_decay": 0.0}
+    assert config["model"]["num_layers"] == 2 and config["model"]["masks"] is None
+    assert "profiles" not in shown
+
+
+def test_show_config_shows_a_value_derived_from_the_grid_as_a_grid(tmp_path):
+    text = GOOD.replace("sizes: [1, 1, 2]", "num_layers: {grid_search: [1, 2]}, width: 3")
+    model = yaml.safe_load(show_config(load_experiment(str(write(tmp_path, text)))))["config"]["model"]
+    assert model["sizes"] == {"grid_search": [[1, 2], [1, 3, 2]]}
+
+
+def test_the_committed_json_schema_is_current():
+    committed = json.loads((EXPERIMENTS_DIR / "schema.json").read_text())
+    assert committed == json_schema(), "regenerate: python schema.py --json-schema > experiments/schema.json"
+
+
+def test_every_experiment_yaml_passes_the_json_schema_and_points_editors_at_it():
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for path in sorted(EXPERIMENTS_DIR.glob("*/*.yaml")):
+        text = path.read_text()
+        assert text.startswith("# yaml-language-server: $schema=../schema.json\n"), path
+        assert [e.message for e in validator.iter_errors(yaml.safe_load(text))] == [], path
+
+
+def test_the_json_schema_catches_unknown_keys_and_bad_values_for_editors():
+    validator = jsonschema.Draft202012Validator(json_schema())
+    doc = yaml.safe_load(GOOD)
+    doc["config"]["model"]["sizez"] = [1, 2]
+    doc["stop"]["training_iteration"] = "three"
+    assert {tuple(e.path) for e in validator.iter_errors(doc)} == {("stop", "training_iteration"), ("config", "model")}
+
+
+def models_under(annotation):
+    """Every pydantic model in a type annotation (through unions, lists, Annotated, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from models_under(arg)
+
+
+def test_every_field_of_every_config_model_is_documented():
+    seen, todo = set(), [Document, SupervisedConfig]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
+            todo += models_under(field.annotation)
+    assert len(seen) > 15   # the document, the config, its sections, every stream and init

@@ -53,7 +53,7 @@ def trust(monkeypatch, name: str, paths) -> None:
     """Make the md5 table accept our synthetic .gz files."""
     for p in paths:
         if p.suffix == ".gz":
-            monkeypatch.setitem(du.OFFICIAL_MD5[name], p.name, hashlib.md5(p.read_bytes()).hexdigest())
+            monkeypatch.setitem(du.DATASETS[name].md5s, p.name, hashlib.md5(p.read_bytes()).hexdigest())
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +83,27 @@ def test_unknown_name_and_split_list_allowed_values(tmp_path):
         du.load_dataset("mnist", "val", tmp_path)
 
 
+# ----------------------------------------------------------------------------- the table
+
+
+def test_the_table_describes_the_bundled_digits_as_loaded():
+    info = du.DATASETS["digits"]
+    train, test = du.load_dataset("digits", "train"), du.load_dataset("digits", "test")
+    assert (len(train), len(test)) == (info.train_size, info.test_size)
+    assert info.dims == (train.x.shape[1], train.num_classes) == (64, 10)
+    assert train.image_shape == info.image_shape
+
+
+def test_every_downloadable_set_names_its_source_and_the_md5_of_each_official_file():
+    idx_files = {f"{prefix}-{kind}.gz" for prefix in ("train", "t10k")
+                 for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")}
+    assert set(du.DATASETS["mnist"].md5s) == set(du.DATASETS["fashion_mnist"].md5s) == idx_files
+    assert set(du.DATASETS["cifar10"].md5s) == {"cifar-10-python.tar.gz"}
+    for name, info in du.DATASETS.items():
+        assert (info.download is None) == (info.url == "") == (not info.md5s), name
+        assert all(len(md5) == 32 for md5 in info.md5s.values())
+
+
 # ----------------------------------------------------------------------------- MNIST-like
 
 
@@ -107,11 +128,20 @@ def test_mnist_gzip_idx_read_back_exactly(tmp_path, monkeypatch):
 
 
 def test_load_is_cached_per_path(tmp_path, monkeypatch):
-    trust(monkeypatch, "mnist", write_mnist_split(tmp_path / "mnist", "train", mnist_images(), LABELS7))
-    first = du.load_dataset("mnist", "train", data_dir=tmp_path)
-    assert du.load_dataset("mnist", "train", data_dir=tmp_path) is first
-    moved = first.to("cpu")
-    assert moved is not first and torch.equal(moved.x, first.x) and moved.image_shape == first.image_shape
+    trust(monkeypatch, "mnist", write_mnist_split(tmp_path / "a" / "mnist", "train", mnist_images(), LABELS7))
+    write_mnist_split(tmp_path / "b" / "mnist", "train", mnist_images(2), [7, 7], gz=False)
+    first = du.load_dataset("mnist", "train", data_dir=tmp_path / "a")
+    assert du.load_dataset("mnist", "train", data_dir=tmp_path / "a") is first
+    assert du.load_dataset("mnist", "train", data_dir=tmp_path / "b").y.tolist() == [7, 7]
+
+
+def test_an_image_set_moved_to_a_device_holds_the_same_images_there():
+    digits = du.load_dataset("digits", "test")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    moved = digits.to(device)
+    assert moved.x.device.type == device.type and moved.y.device.type == device.type
+    assert torch.equal(moved.x.cpu(), digits.x) and torch.equal(moved.y.cpu(), digits.y)
+    assert (moved.image_shape, moved.num_classes) == (digits.image_shape, digits.num_classes)
 
 
 def test_torchvision_fashion_layout_found(tmp_path, monkeypatch):
@@ -175,7 +205,7 @@ def test_read_idx_multibyte_big_endian(tmp_path):
 def test_checksum_mismatch_reports_expected_and_actual(tmp_path):
     paths = write_mnist_split(tmp_path / "mnist", "train", mnist_images(), LABELS7)
     actual = hashlib.md5(paths[0].read_bytes()).hexdigest()
-    expected = du.OFFICIAL_MD5["mnist"]["train-images-idx3-ubyte.gz"]
+    expected = du.DATASETS["mnist"].md5s["train-images-idx3-ubyte.gz"]
     with pytest.raises(du.ChecksumError) as info:
         du.load_dataset("mnist", "train", data_dir=tmp_path)
     msg = str(info.value)
@@ -211,12 +241,12 @@ def test_no_download_without_flag_and_download_with_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(du.urllib.request, "urlopen", fake_urlopen)
     for fname, blob in served.items():
-        monkeypatch.setitem(du.OFFICIAL_MD5["mnist"], fname, hashlib.md5(blob).hexdigest())
+        monkeypatch.setitem(du.DATASETS["mnist"].md5s, fname, hashlib.md5(blob).hexdigest())
     with pytest.raises(du.DatasetNotFoundError):
         du.load_dataset("mnist", "train", data_dir=tmp_path)
     assert requested == []
     ds = du.load_dataset("mnist", "train", data_dir=tmp_path, download=True)
-    assert all(u.startswith(du.DOWNLOAD_URLS["mnist"]) for u in requested) and len(requested) == 2
+    assert all(u.startswith(du.DATASETS["mnist"].url) for u in requested) and len(requested) == 2
     assert ds.y.tolist() == LABELS7
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(served)
 
@@ -284,7 +314,7 @@ def test_cifar10_tarball_is_verified_and_extracted(tmp_path, monkeypatch):
         tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     with pytest.raises(du.ChecksumError, match="c58f30108f718f92721af3b95e74349a"):
         du.load_dataset("cifar10", "test", data_dir=tmp_path)
-    monkeypatch.setitem(du.OFFICIAL_MD5["cifar10"], tarball.name, hashlib.md5(tarball.read_bytes()).hexdigest())
+    monkeypatch.setitem(du.DATASETS["cifar10"].md5s, tarball.name, hashlib.md5(tarball.read_bytes()).hexdigest())
     test = du.load_dataset("cifar10", "test", data_dir=tmp_path)
     assert test.y.tolist() == batches["test_batch"][1]
     assert (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_5").is_file()

@@ -7,31 +7,45 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import results
+from utils import resolve_config_path
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run_cli(script, config, results, out=None):
+@pytest.fixture(autouse=True)
+def results_dir(tmp_path, monkeypatch):
+    """Each test's RESULTS_DIR, for the launched scripts and for results.py here."""
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def run_cli(script, config, out=None):
     args = [sys.executable, script, "-c", config, "--profile", "quick"]
     args += ["--out", str(out)] if out else []
-    env = {**os.environ, "RESULTS_DIR": str(results)}
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done.stdout
 
 
+def current_rows(config, profile="quick", overrides=()):
+    """The rows of the current (complete) run of a config."""
+    run = results.current_run(results.run_home(resolve_config_path(config), profile, overrides))
+    assert run is not None and results.read_info(run)["status"] == results.COMPLETE
+    return results.load_rows(run)
+
+
 def run_and_analyse(config, tmp_path, panels):
     """Run a config's quick profile and its analysis; check every file; return the rows and summary."""
-    results, out = tmp_path / "results", tmp_path / "figures"
-    run_cli("main.py", config, results)
-    run_path = results / Path(config).parent.name / f"{Path(config).name}-quick"
-    assert (run_path / "run.json").exists()
-    summary = run_cli("analysis_v1.py", config, results, out)
+    out = tmp_path / "figures"
+    run_cli("main.py", config)
+    summary = run_cli("analysis_v1.py", config, out)
     for panel in panels:
         for suffix in (".png", ".pdf", "-summary.txt"):
             assert (out / f"{panel}-quick{suffix}").stat().st_size > 0
         assert (out / "source_data" / f"{panel}-quick.csv").exists()
-    return pd.read_parquet(run_path / "rows.parquet"), summary, out
+    return current_rows(config), summary, out
 
 
 def test_interference_quick_shows_a_smaller_dip_for_pc_than_for_bp(tmp_path):
@@ -66,11 +80,14 @@ def test_search_depth_quick_favours_pc_in_the_deepest_network(tmp_path):
     assert best["pc", 8] < best["bp", 8] - 0.1
 
 
-def test_batch_size_quick_runs_and_scores_every_batch_size(tmp_path):
+def test_batch_size_quick_favours_pc_at_the_smallest_batch_size(tmp_path):
     rows, _, _ = run_and_analyse("batch_size/fig4bc", tmp_path, ["fig4b", "fig4c"])
     best = best_mean(rows, "test_error", ["data.batch_size"])
     assert set(best.index) == {(r, b) for r in ("pc", "bp") for b in (1, 8, 32)}
-    assert best.between(0, 0.9).all()                                  # every size learns
+    assert (best < 0.75).all()                                         # every size learns (chance: 0.9)
+    for rule in ("pc", "bp"):                                          # more images per iteration help
+        assert best[rule, 32] < best[rule, 8] < best[rule, 1]
+    assert best["pc", 1] < best["bp", 1]                               # the figure's claim
 
 
 def test_forgetting_quick_shows_less_forgetting_for_pc(tmp_path):
@@ -80,15 +97,17 @@ def test_forgetting_quick_shows_less_forgetting_for_pc(tmp_path):
     assert best["pc"] < best["bp"]
 
 
-def test_small_data_quick_scores_every_n(tmp_path):
+def test_small_data_quick_favours_pc_with_the_fewest_images(tmp_path):
     rows, _, _ = run_and_analyse("small_data/fig4h", tmp_path, ["fig4h"])
     best = best_mean(rows, "test_error", ["data.train_per_class"], how="min")
-    assert len(best) == 8 and best.between(0, 1).all()
-    assert best["pc", 130] < best["pc", 3]                             # more data, lower error
+    assert set(best.index) == {(r, n) for r in ("pc", "bp") for n in (3, 10, 40, 130)}
+    for rule in ("pc", "bp"):                                          # more data, lower error
+        assert best[rule, 130] < best[rule, 40] < best[rule, 10] and best[rule, 40] < 0.5
+    assert best["pc", 3] < best["bp", 3]                               # the figure's claim, scarce data
 
 
 def test_concept_drift_quick_starts_both_rules_from_the_pretrained_weights(tmp_path):
-    run_cli("main.py", "concept_drift/pretrain", tmp_path / "results")
+    run_cli("main.py", "concept_drift/pretrain")
     rows, _, _ = run_and_analyse("concept_drift/drift", tmp_path, ["fig4f", "fig4g"])
     first = rows[rows["iteration"] == 0].groupby(["rule", "optimizer.lr"])["test_error"].mean()
     assert len(first) == 6 and first.max() < 0.9                      # pretrained, not random
@@ -106,16 +125,15 @@ def test_trials_read_the_default_data_dir_of_the_launch_directory(tmp_path):
         write_mnist_split(tmp_path / "data" / "fashion_mnist", split, mnist_images(n),
                           [i % 10 for i in range(n)], gz=False)
     env = {k: v for k, v in os.environ.items() if k != "DATA_DIR"}
-    env["RESULTS_DIR"] = str(tmp_path / "results")
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), *TINY_DEPTH_RUN], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    rows = pd.read_parquet(tmp_path / "results" / "search_depth" / "fig3fgh-quick" / "rows.parquet")
+    rows = current_rows(TINY_DEPTH_RUN[1], overrides=TINY_DEPTH_RUN[5::2])
     assert len(rows) == 2 * 2 * 2 and rows["test_error"].between(0, 1).all()   # rules x seeds x epochs
 
 
 def test_a_missing_data_set_stops_the_run_before_ray_with_where_to_put_it(tmp_path):
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "empty"), "RESULTS_DIR": str(tmp_path / "results")}
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "empty")}
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), *TINY_DEPTH_RUN], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr

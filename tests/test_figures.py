@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis_utils import best_by_seed_mean, rule_label  # noqa: E402
+from analysis_utils import best_by_seed_mean  # noqa: E402
 from experiments.batch_size.figures import fig4b  # noqa: E402
 from experiments.search_depth.figures import figures as depth_figures  # noqa: E402
 
@@ -37,7 +37,7 @@ def test_fig4b_plots_each_batch_size_at_its_own_tick_from_largest_to_smallest():
                    + (0.1 if r["optimizer.lr"] == 0.2 else 0),
                    rule=["pc", "bp"], **{"data.batch_size": [1, 8, 32], "optimizer.lr": [0.1, 0.2]},
                    seed=[0, 1])
-    panel = fig4b(rule_label(df))
+    [panel] = fig4b(df)
     ax = panel.figure.axes[0]
     ticks = [label.get_text() for label in ax.get_xticklabels()]
     assert ticks == ["32", "8", "1"]

@@ -6,7 +6,7 @@ Oracles, in order:
   3. an independent autograd + torch.optim.SGD implementation of the whole PC step;
   4. torch.optim.SGD / torch.optim.Adam for the optimizers and the BP step;
   5. limits in which PC equals (or approaches) BP;
-  6. packed members == the same members trained alone (train_members);
+  6. packed members == the same members trained alone (engine.train);
   7. mutations of the rules that the comparisons above must catch;
   8. divergence of one packed member leaves the others untouched.
 
@@ -22,9 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bp_trainable as bpt  # noqa: E402
+import engine  # noqa: E402
 import network  # noqa: E402
 import optim  # noqa: E402
 import pc_trainable as pct  # noqa: E402
+from schema import SupervisedConfig, validate  # noqa: E402
 
 DT = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -111,10 +113,10 @@ def check_value_gradients(params, s, xs, t, act_name):
 
 
 def check_weight_gradients(params, s, xs, t, act_name):
-    """weight_gradients (local rule) == autograd dE/dW, dE/db, in params.tensors order."""
+    """params.gradients (local rule) == autograd dE/dW, dE/db, in params.tensors order."""
     act = network.ACTIVATIONS[act_name]
     acts, errors = pct.prediction_errors(params, s, xs, t, act)
-    code = pct.weight_gradients(acts, errors, params)
+    code = params.gradients(acts, errors)
     ws, bs = leaves(params)
     E = oracle_energy(ws, bs, s, xs, t, ORACLE_F[act_name])
     expected = torch.autograd.grad(E, ws + [b for b in bs if b is not None])
@@ -122,10 +124,10 @@ def check_weight_gradients(params, s, xs, t, act_name):
 
 
 def check_bp_gradients(params, s, t, act_name):
-    """backprop_errors + weight_gradients == autograd of 0.5 * sum((o - t)^2)."""
+    """backprop_errors + params.gradients == autograd of 0.5 * sum((o - t)^2)."""
     act = network.ACTIVATIONS[act_name]
     acts, errors = bpt.backprop_errors(params, s, t, act)
-    code = pct.weight_gradients(acts, errors, params)
+    code = params.gradients(acts, errors)
     ws, bs = leaves(params)
     loss = 0.5 * ((oracle_output(ws, bs, s, ORACLE_F[act_name]) - t) ** 2).sum()
     expected = torch.autograd.grad(loss, ws + [b for b in bs if b is not None])
@@ -193,7 +195,7 @@ def test_fig3a_bp_gradients_match_hand_derivation():
     params = fig3a_params()
     acts, errors = bpt.backprop_errors(params, FIG3A_S, FIG3A_T, IDENTITY)
     torch.testing.assert_close(errors[0], torch.tensor([[[-1.0]]], dtype=DT), rtol=0, atol=0)
-    gw1, gw2 = pct.weight_gradients(acts, errors, params)
+    gw1, gw2 = params.gradients(acts, errors)
     torch.testing.assert_close(gw1, torch.tensor([[[1.0]]], dtype=DT), rtol=0, atol=0)
     torch.testing.assert_close(gw2, torch.tensor([[[1.0], [0.0]]], dtype=DT), rtol=0, atol=0)
 
@@ -218,7 +220,7 @@ def test_fig3a_pc_weight_gradient_after_one_inference_step_matches_hand_derivati
     torch.testing.assert_close(errors[1], torch.tensor([[[g - 1, g]]], dtype=DT))
     torch.testing.assert_close(pct.energy(errors),
                                torch.tensor([0.5 * g * g + 0.5 * ((1 - g) ** 2 + g * g)], dtype=DT))
-    gw1, gw2 = pct.weight_gradients(acts, errors, params)
+    gw1, gw2 = params.gradients(acts, errors)
     torch.testing.assert_close(gw1, torch.tensor([[[g]]], dtype=DT))
     torch.testing.assert_close(gw2, torch.tensor([[[(1 - g) ** 2], [-g * (1 - g)]]], dtype=DT))
 
@@ -297,12 +299,12 @@ def test_masked_output_gradients_equal_autograd_of_masked_energy_and_loss(act_na
     E = oracle_energy(ws, bs, s, xl, t, f, mask)
     expected = torch.autograd.grad(E, xl + ws + bs)
     assert_all_close(pct.value_gradients(params, xs, errors, act), list(expected[:1]))
-    assert_all_close(pct.weight_gradients(acts, errors, params), list(expected[1:]))
+    assert_all_close(params.gradients(acts, errors), list(expected[1:]))
 
     acts, errors = bpt.backprop_errors(params, s, t, act, mask)
     ws, bs = leaves(params)
     loss = 0.5 * ((mask * (oracle_output(ws, bs, s, f) - t)) ** 2).sum()
-    assert_all_close(pct.weight_gradients(acts, errors, params), list(torch.autograd.grad(loss, ws + bs)))
+    assert_all_close(params.gradients(acts, errors), list(torch.autograd.grad(loss, ws + bs)))
 
 
 @pytest.mark.parametrize("per_member", [False, True])
@@ -451,16 +453,14 @@ def test_pc_step_and_bp_step_with_an_output_mask_equal_the_masked_oracles(update
     params = random_params(PC_SIZES, M, True, seed=30, scale=1.0)
     batches = [random_data(PC_SIZES, M, B, False, seed=31 + i) for i in range(2)]
     act = network.ACTIVATIONS["tanh"]
-    st = pct.PCSettings(T=6, inference_lr=torch.tensor(PC_GAMMAS, dtype=DT),
-                        x_lr_discount=torch.tensor(PC_DISCOUNTS, dtype=DT),
-                        update_p_at=pct.update_steps(update_p_at, 6), output_mask=mask)
+    st = settings(6, PC_GAMMAS, PC_DISCOUNTS, update_p_at)
     initial = params.clone()
     params_bp = params.clone()
     lr = lr_tensor(PC_LRS, 3)
     opt, opt_bp = optim.SGD(params, lr), optim.SGD(params_bp, lr)
-    pc_losses = [pct.pc_step(params, opt, s, t, act, st) for s, t in batches]
+    pc_losses = [pct.pc_step(params, opt, s, t, act, st, mask) for s, t in batches]
     for s, t in batches:
-        bpt.bp_step(params_bp, opt_bp, s, t, act, st)
+        bpt.bp_step(params_bp, opt_bp, s, t, act, None, mask)
     for m in range(M):
         w0 = [w[m] for w in initial.weights]
         b0 = [b[m] for b in initial.biases]
@@ -476,7 +476,7 @@ def test_pc_step_and_bp_step_with_an_output_mask_equal_the_masked_oracles(update
     again = initial.clone()
     opt2 = optim.SGD(again, lr)
     for s, t in other:
-        pct.pc_step(again, opt2, s, t, act, st)
+        pct.pc_step(again, opt2, s, t, act, st, mask)
     assert_all_close(again.tensors, params.tensors)
 
 
@@ -618,10 +618,10 @@ def test_pc_with_T1_updates_only_the_output_layer_and_as_bp_does():
     act = network.ACTIVATIONS["tanh"]
     xs = network.feedforward(params, s, act)[:-1]
     acts, errors = pct.prediction_errors(params, s, xs, t, act)
-    grads = pct.weight_gradients(acts, errors, params)   # w1, w2, w3, b1, b2, b3
+    grads = params.gradients(acts, errors)   # w1, w2, w3, b1, b2, b3
     for g in (grads[0], grads[1], grads[3], grads[4]):
         assert torch.count_nonzero(g) == 0
-    bp_grads = pct.weight_gradients(*bpt.backprop_errors(params, s, t, act), params)
+    bp_grads = params.gradients(*bpt.backprop_errors(params, s, t, act))
     for i in (2, 5):
         assert torch.count_nonzero(grads[i]) > 0
         torch.testing.assert_close(grads[i], bp_grads[i], **TOL)
@@ -652,7 +652,7 @@ def test_pc_update_direction_approaches_bp_with_a_tiny_inference_rate(seed):
     params = random_params(sizes, M, True, seed=seed, scale=0.7)
     s, t = random_data(sizes, M, B, True, seed=seed + 1)
     act = network.ACTIVATIONS["tanh"]
-    bp_grads = pct.weight_gradients(*bpt.backprop_errors(params, s, t, act), params)
+    bp_grads = params.gradients(*bpt.backprop_errors(params, s, t, act))
     before = params.clone()
     pct.pc_step(params, optim.SGD(params, lr_tensor([1.0] * M, L)), s, t, act,
                 settings(T, [g] * M, [0.5] * M, "last"))
@@ -675,7 +675,7 @@ def member_config(rule, seed, lr, inference_lr=0.1, opt="sgd", data="gaussian_pa
                 if data == "gaussian_pair" else
                 {"name": "fixed_pair", "input": [[1.0, -0.5, 0.3], [0.2, 0.1, -1.0]],
                  "target": [[0.0, 1.0], [1.0, -1.0]]})
-    return bpt.SCHEMA.check({
+    return validate(SupervisedConfig, {
         "rule": rule, "seed": seed, "data": data_cfg,
         "model": {"sizes": [3, 4, 4, 2], "activation": "tanh", "bias": True,
                   "init": init or {"name": "xavier_normal", "gain": 1.0}},
@@ -693,7 +693,7 @@ def collect_rows(members, iterations, report_every=0):
         for k, v in r.items():
             rows.setdefault(k, []).extend(v)
 
-    bpt.train_members(members, iterations, report, report_every)
+    engine.train(members, iterations, report, report_every)
     assert dones and dones[-1] and not any(dones[:-1])
     return rows
 
@@ -748,7 +748,7 @@ def test_gaussian_pair_gives_each_seed_its_own_example_and_same_seed_same_initia
 
 
 def test_train_members_bp_on_fig3a_reports_hand_derived_outputs():
-    cfg = bpt.SCHEMA.check({
+    cfg = validate(SupervisedConfig, {
         "rule": "bp", "seed": 0, "data": {"name": "fixed_pair", "input": [[1.0]], "target": [[0.0, 1.0]]},
         "model": {"sizes": [1, 1, 2], "activation": "identity", "bias": False,
                   "init": {"name": "constant", "value": 1.0}},
@@ -784,8 +784,8 @@ def test_autograd_comparison_catches_flipped_weight_gradient_sign(monkeypatch):
     s, t = random_data(SIZES, M, B, False, seed=104)
     xs = random_hidden(SIZES, M, B, seed=105)
     check_weight_gradients(params, s, xs, t, "sigmoid")
-    original = pct.weight_gradients
-    monkeypatch.setattr(pct, "weight_gradients", lambda a, e, p: [-g for g in original(a, e, p)])
+    original = network.Params.gradients
+    monkeypatch.setattr(network.Params, "gradients", lambda p, a, e: [-g for g in original(p, a, e)])
     with pytest.raises(AssertionError):
         check_weight_gradients(params, s, xs, t, "sigmoid")
     with pytest.raises(AssertionError):

@@ -1,4 +1,9 @@
-"""A killed run resumes with --resume: finished trials are kept, the others rerun, nothing doubles."""
+"""A killed run resumes with --resume: finished trials are kept, the others rerun, nothing doubles.
+
+The run is killed at a state that does not depend on the machine's speed: six fast trials have
+finished and the one slow trial, last in the grid (PC with 30x the inference steps), has reported
+its first of 16 iterations but not its last.
+"""
 import json
 import os
 import signal
@@ -7,42 +12,61 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
+
+import results
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-ARGS = ["-c", "target_alignment/fig3e", "--profile", "quick", "-o", "config.pc.T=20000"]  # slow PC trials
+OVERRIDES = ["stop.training_iteration=16", "report_every=1", "config.model.num_layers={grid_search: [1, 2, 4]}",
+             "variants=[{}, {rule: pc, model: {num_layers: 2}, pc: {T: 8000}}]"]   # the last: the slow trial
+ARGS = ["-c", "target_alignment/fig3e", "--profile", "quick", *(f"-o{o}" for o in OVERRIDES)]
+FAST, SLOW = 6, "rule=pc, model.num_layers=2, pc.T=8000"
 
 
-def finished_attempts(run_path):
-    """{trial: attempt id} of the trials whose last report says done."""
-    done = {}
-    for result in run_path.glob("trial_*/result.json"):
-        lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
-        if lines and lines[-1]["done"]:
-            done[result.parent.name] = lines[-1]["attempt"]
-    return done
+def trial_states(run):
+    """{trial label: (attempt of its last report, done, number of reports)}."""
+    keys = results.read_info(run)["trial_keys"]
+    states = {}
+    for result in run.glob("trial_*/result.json"):
+        reports = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        members = json.loads((result.parent / "params.json").read_text())["members"]
+        if reports:
+            states[results.trial_label(members, keys)] = (reports[-1]["attempt"], reports[-1]["done"], len(reports))
+    return states
 
 
-def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(tmp_path):
-    env = {**os.environ, "RESULTS_DIR": str(tmp_path)}
-    run_path = tmp_path / "target_alignment" / "fig3e-quick"
+def killed_part_way(run):
+    """True once every fast trial has finished and the slow one has reported."""
+    states = trial_states(run) if (run / "run.json").exists() else {}
+    return SLOW in states and sum(done for label, (_, done, _) in states.items() if label != SLOW) == FAST
+
+
+def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    env = dict(os.environ)
+    home = results.run_home(ROOT / "experiments" / "target_alignment" / "fig3e.yaml", "quick", OVERRIDES)
     first = subprocess.Popen([sys.executable, "main.py", *ARGS], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    while len(finished_attempts(run_path)) < 3 and time.time() < deadline and first.poll() is None:
-        time.sleep(0.1)
+    deadline = time.time() + 300
+    while not (results.runs(home) and killed_part_way(results.runs(home)[0])) and time.time() < deadline:
+        assert first.poll() is None, "the first launch ended by itself"
+        time.sleep(0.05)
     os.killpg(first.pid, signal.SIGKILL)   # the driver and the local Ray it started
     first.wait()
-    before = finished_attempts(run_path)
-    assert 3 <= len(before) < 16, f"the run must be killed part-way ({len(before)} of 16 done)"
+    [run] = results.runs(home)
+    before = trial_states(run)
+    assert not before[SLOW][1] and len(before) == FAST + 1, before
+
     done = subprocess.run([sys.executable, "main.py", *ARGS, "--resume"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    after = finished_attempts(run_path)
-    assert len(after) == 16
-    assert {trial: after[trial] for trial in before} == before         # finished trials kept as they were
-    rows = pd.read_parquet(run_path / "rows.parquet")
-    assert len(rows) == 16 * 6
-    assert rows.groupby(["rule", "model.num_layers", "seed"]).size().max() == 1
+    assert f"resuming the unfinished run {run}" in done.stdout
+    assert results.runs(home) == [run] and results.current_run(home) == run
+    after = trial_states(run)
+    assert {label: after[label] for label in before if label != SLOW} == {
+        label: state for label, state in before.items() if label != SLOW}   # finished trials untouched
+    assert after[SLOW][0] != before[SLOW][0] and after[SLOW][1:] == (True, 16)   # rerun from the start
+    rows = results.load_rows(run)
+    assert len(rows) == (FAST + 1) * 6 * 16
+    assert rows.groupby(["rule", "model.num_layers", "pc.T", "seed", "iteration"]).size().max() == 1

@@ -1,16 +1,64 @@
-"""Data streams for the image experiments, on scikit-learn's bundled digits (no network)."""
+"""Training streams (streams.py): their configs, and the image streams on scikit-learn's bundled digits."""
 import math
 
+from pydantic import ValidationError
+import pytest
 import torch
 
-from bp_trainable import SCHEMA, train_members
-from data_utils import STREAMS, load_dataset
+from data_utils import load_dataset
+from engine import train
+import schema
+from streams import STREAMS
+
+
+def validate(name, **cfg):
+    return STREAMS[name].Config.model_validate(cfg).model_dump()
 
 
 def build(name, seeds=(0, 1, 2), **cfg):
-    stream = STREAMS[name]
-    return stream(stream.schema.check({"dataset": "digits", **cfg}, "data"), list(seeds), "cpu",
-                  torch.float64)
+    return STREAMS[name](validate(name, dataset="digits", **cfg), list(seeds), "cpu", torch.float64)
+
+
+def test_every_field_of_every_stream_config_is_documented():
+    for name, stream in STREAMS.items():
+        for field, info in stream.Config.model_fields.items():
+            assert info.description, f"{name}.{field}"
+
+
+def test_a_validated_config_is_a_plain_dict_with_every_default_filled_in_declaration_order():
+    cfg = validate("concept_drift", dataset="digits", batch_size=8, train_per_class=None)
+    assert list(cfg) == [*STREAMS["images"].Config.model_fields, "drift_every", "drifting_classes"]
+    assert cfg["train_per_class"] is None and cfg["drift_every"] == 64
+    assert cfg["drifting_classes"] == [5, 6, 7, 8, 9]
+    cfg["drifting_classes"].append(4)                                  # defaults are not shared
+    assert validate("concept_drift", dataset="digits", batch_size=8)["drifting_classes"] == [5, 6, 7, 8, 9]
+
+
+def test_float_fields_read_integers_and_numeric_strings_as_floats():
+    cfg = validate("gaussian_pair", input_size=2, output_size=1, std="1e-5")   # YAML 1.1 reads 1e-5 as text
+    assert cfg["std"] == 1e-5 and type(cfg["std"]) is float
+    rows = validate("fixed_pair", input=[[1, "2.5"]], target=[[0]])
+    assert rows == {"input": [[1.0, 2.5]], "target": [[0.0]]} and type(rows["target"][0][0]) is float
+
+
+@pytest.mark.parametrize("name, cfg", [
+    ("images", {"dataset": "digits", "batch_size": 8, "bogus": 1}),           # unknown key
+    ("images", {"dataset": "svhn", "batch_size": 8}),                         # unknown data set
+    ("images", {"dataset": "digits"}),                                        # missing required key
+    ("images", {"dataset": "digits", "batch_size": 0}),                       # below the minimum
+    ("images", {"dataset": "digits", "batch_size": 8.0}),                     # float for an integer
+    ("images", {"dataset": "digits", "batch_size": 8, "drop_last": 1}),       # integer for a bool
+    ("images", {"dataset": "digits", "batch_size": 8, "target_off": True}),   # bool for a number
+    ("images", {"dataset": "digits", "batch_size": 8, "target_off": "low"}),  # text for a number
+    ("images", {"dataset": "digits", "batch_size": 8, "drop_last": None}),    # null where null is no default
+    ("gaussian_pair", {"input_size": 1, "output_size": 1, "std": -1}),
+    ("fixed_pair", {"input": [[]], "target": [[1]]}),                         # an empty row
+    ("alternating_tasks", {"dataset": "digits", "batch_size": 8, "tasks": [[0, -1]]}),
+    ("concept_drift", {"dataset": "digits", "batch_size": 8, "drifting_classes": [5]}),
+])
+def test_a_stream_config_refuses_what_the_stream_cannot_use(name, cfg):
+    with pytest.raises(ValidationError):
+        validate(name, **cfg)
 
 
 def test_a_member_sees_the_same_subset_and_order_whether_packed_or_alone():
@@ -23,7 +71,7 @@ def test_a_member_sees_the_same_subset_and_order_whether_packed_or_alone():
 
 def test_an_epoch_visits_every_image_of_the_pool_once_with_n_per_class():
     stream = build("images", batch_size=16, train_per_class=10)
-    ys = stream.y_train[torch.cat([s_idx for s_idx in [stream.train_pool]], 1)]
+    ys = stream.y_train[stream.train_pool]
     assert all(torch.bincount(y, minlength=10).tolist() == [10] * 10 for y in ys)
     batches = list(stream.batches(0))
     assert [b[0].shape[1] for b in batches] == [16] * 6 + [4]          # 100 images, last batch partial
@@ -86,7 +134,7 @@ def test_concept_drift_permutes_only_the_drifting_classes_and_redraws_subsets():
 
 
 def member(rule, lr, seed=0):
-    return SCHEMA.check({
+    return schema.validate(schema.SupervisedConfig, {
         "rule": rule, "seed": seed, "dtype": "float64",
         "data": {"name": "images", "dataset": "digits", "batch_size": 20, "train_per_class": 10},
         "model": {"num_layers": 2, "width": 16, "activation": "sigmoid",
@@ -98,9 +146,9 @@ def test_a_diverged_member_scores_error_one_and_the_others_are_untouched():
     for rule in ("pc", "bp"):
         rows = {}
         collect = lambda r, done: [rows.setdefault(k, []).extend(v) for k, v in r.items()]
-        train_members([member(rule, 0.01), member(rule, 1e30)], 3, collect)
+        train([member(rule, 0.01), member(rule, 1e30)], 3, collect)
         alone = {}
-        train_members([member(rule, 0.01)], 3, lambda r, d: [alone.setdefault(k, []).extend(v) for k, v in r.items()])
+        train([member(rule, 0.01)], 3, lambda r, d: [alone.setdefault(k, []).extend(v) for k, v in r.items()])
         bad = [(e, d) for e, d, m in zip(rows["test_error"], rows["diverged"], rows["member"]) if m == 1]
         good = [e for e, m in zip(rows["test_error"], rows["member"]) if m == 0]
         flags = [d for _, d in bad]

@@ -10,13 +10,12 @@ PAPER_4B = {64: ("0.183", "0.183"), 32: ("0.186", "0.186"), 16: ("0.193", "0.200
 
 
 def figures(df):
-    df = rule_label(df)
-    return [fig4b(df), fig4c(df)]
+    return fig4b(df) + fig4c(df)
 
 
 def fig4b(df):
     """Mean test error over iterations at each rule's best lr, per batch size (x: 64 ... 1)."""
-    runs = per_run(df, "test_error", ["rule", "Rule", B, LR, "seed"])
+    runs = per_run(rule_label(df), "test_error", ["rule", "Rule", B, LR, "seed"])
     best, _ = best_by_seed_mean(runs, "test_error", ["Rule", B], lr=LR)
     data = best.rename(columns={B: "batch_size", LR: "lr"})
     # Categorical x from the largest batch to the smallest, as in the paper (64, 32, 16, 8, 1).
@@ -28,12 +27,12 @@ def fig4b(df):
     means = data.groupby(["Rule", "batch_size"])["test_error"].mean()
     comparisons = paper_comparisons(means, PAPER_4B, lambda rule, b: f"{rule} at B={b}")
     source = data[["rule", "batch_size", "lr", "seed", "test_error"]].reset_index(drop=True)
-    return Panel("fig4b", fig, source, comparisons)
+    return [Panel("fig4b", fig, source, comparisons)]
 
 
 def fig4c(df):
     """B = 1: min test error over iterations vs lr, every lr shown (no selection)."""
-    runs = per_run(df[df[B] == 1], "test_error", ["rule", "Rule", LR, "seed"], how="min")
+    runs = per_run(rule_label(df[df[B] == 1]), "test_error", ["rule", "Rule", LR, "seed"], how="min")
     data = runs.rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rule_lineplot(data, "lr", "test_error", ax)
@@ -44,4 +43,4 @@ def fig4c(df):
     if {"PC", "BP"} <= set(means.index.get_level_values(0)):
         lower = (means["PC"] < means["BP"]).mean()
         comparisons.append(Comparison("fraction of lrs where PC < BP", lower, "1.0 (every lr)"))
-    return Panel("fig4c", fig, data[["rule", "lr", "seed", "test_error"]], comparisons)
+    return [Panel("fig4c", fig, data[["rule", "lr", "seed", "test_error"]], comparisons)]

@@ -12,13 +12,12 @@ PAPER_4G = {0.001: ("0.50", "0.53"), 0.005: ("0.37", "0.45"), 0.01: ("0.29", "0.
 
 
 def figures(df):
-    df = rule_label(df)
-    return [fig4f(df), fig4g(df)]
+    return fig4f(df) + fig4g(df)
 
 
 def fig4f(df):
     """Test error vs epoch at lr 0.01 (mean over seeds, 68% CI): spikes at each drift, then recovery."""
-    curves = df[df[LR] == CURVE_LR]
+    curves = rule_label(df[df[LR] == CURVE_LR])
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.lineplot(data=curves, x="iteration", y="test_error", hue="Rule", hue_order=RULE_ORDER,
                  errorbar=("ci", 68), ax=ax, linewidth=0.8)
@@ -29,15 +28,15 @@ def fig4f(df):
                    for rule, paper in (("PC", "≈0.2 (epochs 2000–3000)"), ("BP", "≈0.38–0.42"))
                    if rule in means]
     source = curves.rename(columns={LR: "lr", "iteration": "epoch"})
-    return Panel("fig4f", fig, source[["rule", "lr", "seed", "epoch", "test_error"]], comparisons)
+    return [Panel("fig4f", fig, source[["rule", "lr", "seed", "epoch", "test_error"]], comparisons)]
 
 
 def fig4g(df):
     """Mean test error over all epochs vs lr (diverged runs count as 1.0)."""
-    data = per_run(df, "test_error", ["rule", "Rule", LR, "seed"]).rename(columns={LR: "lr"})
+    data = per_run(rule_label(df), "test_error", ["rule", "Rule", LR, "seed"]).rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rule_lineplot(data, "lr", "test_error", ax, log_x=True)
     ax.set(xlabel="learning rate", ylabel="mean test error")
     means = data.groupby(["Rule", "lr"])["test_error"].mean()
     comparisons = paper_comparisons(means, PAPER_4G, lambda rule, lr: f"{rule} at lr {lr:g}")
-    return Panel("fig4g", fig, data[["rule", "lr", "seed", "test_error"]], comparisons)
+    return [Panel("fig4g", fig, data[["rule", "lr", "seed", "test_error"]], comparisons)]

@@ -22,10 +22,10 @@ def figures(df):
     data = long_form(df)
     runs = per_run(data, "test_error", ["rule", "Rule", LR, "seed"])   # both tasks pooled
     best, chosen = best_by_seed_mean(runs, "test_error", ["Rule"], lr=LR)
-    return [fig4d(data, chosen), fig4e(runs)]
+    return [_fig4d(data, chosen), _fig4e(runs)]
 
 
-def fig4d(data, chosen):
+def _fig4d(data, chosen):
     """Test error of task A and task B vs epoch, per rule at its best lr."""
     curves = data.merge(chosen, on=["Rule", LR])
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -43,7 +43,7 @@ def fig4d(data, chosen):
     return Panel("fig4d", fig, source[["rule", "lr", "seed", "epoch", "task", "test_error"]], comparisons)
 
 
-def fig4e(runs):
+def _fig4e(runs):
     """Mean test error over the first 84 epochs (both tasks pooled) vs lr."""
     data = runs.rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))

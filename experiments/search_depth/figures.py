@@ -16,10 +16,10 @@ def figures(df):
     df = rule_label(df)
     runs = per_run(df, "test_error", ["rule", "Rule", DEPTH, LR, "seed"])   # mean over epochs
     best, chosen = best_by_seed_mean(runs, "test_error", ["Rule", DEPTH], lr=LR)
-    return [fig3f(df, chosen), fig3g(runs), fig3h(best, chosen)]
+    return [_fig3f(df, chosen), _fig3g(runs), _fig3h(best, chosen)]
 
 
-def fig3f(df, chosen):
+def _fig3f(df, chosen):
     """Test error vs epoch at each rule's best lr, one panel per depth."""
     curves = df.merge(chosen, on=["Rule", DEPTH, LR])
     depths = curves[DEPTH].nunique()
@@ -36,7 +36,7 @@ def fig3f(df, chosen):
     return Panel("fig3f", grid.figure, source, comparisons)
 
 
-def fig3g(runs):
+def _fig3g(runs):
     """Mean test error vs lr at the largest depth (no selection)."""
     deepest = runs[DEPTH].max()
     data = runs[runs[DEPTH] == deepest].rename(columns={LR: "lr"})
@@ -52,7 +52,7 @@ def fig3g(runs):
     return Panel("fig3g", fig, source, comparisons)
 
 
-def fig3h(best, chosen):
+def _fig3h(best, chosen):
     """Best-lr mean test error vs depth."""
     data = best.rename(columns={DEPTH: "num_layers", LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))

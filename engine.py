@@ -1,0 +1,242 @@
+"""The packed run, without Ray: the members of one trial trained as one tensor program.
+
+A trial's members are validated configs that differ only in PACKABLE values. `train` builds their
+network (network.py), optimizer (optim.py), learning rule (rules.py) and task, runs the iterations,
+measures (metrics.py) and reports one row per member and iteration. A member whose loss or weights
+become non-finite is marked diverged; the others go on unaffected.
+
+A task is what the members learn from. An open-loop task (a stream, streams.py) yields the batches
+of an iteration; a closed-loop task has `run(iteration, learner)` and drives the `Learner` itself,
+so its next input or target may depend on the members' own outputs (a choice, an environment step).
+Either way every member keeps its own data, so packing never changes a member's results.
+"""
+from dataclasses import dataclass, field
+import math
+
+import torch
+
+from metrics import ERROR_PREFIX, METRICS, Observation
+from network import ACTIVATIONS, Params, init_params, masked, predict
+from optim import OPTIMIZERS
+import results
+from rules import get_rule
+from streams import STREAMS
+from utils import derive_seed, flatten, import_attribute
+
+# Values that may differ between the members of one trial (they do not change tensor shapes).
+PACKABLE = ("seed", "optimizer.lr", "pc.inference_lr", "pc.x_lr_discount", "model.init")
+
+
+def pick_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def task_class(name):
+    """A registered stream (streams.STREAMS) or an experiment's own task given as module:attribute."""
+    return STREAMS[name] if name in STREAMS else import_attribute(name, "config.data.name")
+
+
+def check_members(members):
+    """Members of one trial must agree on everything outside PACKABLE."""
+    def shared(config):
+        return {k: v for k, v in flatten(config).items()
+                if not any(k == p or k.startswith(p + ".") for p in PACKABLE)}
+    first = shared(members[0])
+    for i, member in enumerate(members[1:], 1):
+        differing = sorted(k for k, v in shared(member).items() if first.get(k) != v)
+        if differing:
+            raise ValueError(f"member {i} differs from member 0 in non-packable {differing}")
+
+
+@dataclass
+class Learner:
+    """The members of one trial as a task sees them: their outputs and one learning step.
+
+    `learn` takes a batch (s, t) for every member and an optional mask (broadcastable to the output
+    [M, B, n_out]) of the output units whose error counts, e.g. only the action a member chose. The
+    first batch of an iteration is its probe: the metrics compare the outputs on it before and after.
+    """
+    params: Params
+    act: object
+    optimizer: object
+    rule: object
+    settings: object
+    error_units: torch.Tensor = None   # [n_out] static mask from the config's error_units
+    keep_inferred: bool = False        # keep the probe's hidden state at the end of inference
+    probe: tuple = None
+    before: torch.Tensor = None
+    loss: torch.Tensor = 0
+    inferred: list = None
+
+    def begin(self):
+        """Start an iteration: no probe yet, no loss."""
+        self.probe, self.before, self.loss, self.inferred = None, None, 0, None
+
+    def predict(self, s):
+        """Feed-forward outputs [M, B, n_out] (value nodes are transparent)."""
+        return predict(self.params, s, self.act)
+
+    def learn(self, s, t, mask=None, trace=None):
+        """One step of the learning rule on (s, t); returns the loss before the update [M]."""
+        if self.probe is None:
+            self.probe, self.before = (s, t), self.predict(s)
+            if self.keep_inferred:
+                trace = self.keeping_inferred(trace)
+        if self.error_units is not None:
+            mask = self.error_units if mask is None else mask * self.error_units
+        loss = self.rule.step(self.params, self.optimizer, s, t, self.act, self.settings, mask, trace)
+        self.loss = self.loss + loss
+        return loss
+
+    def keeping_inferred(self, trace):
+        def keep(k, xs, errors):
+            self.inferred = xs
+            if trace is not None:
+                trace(k, xs, errors)
+        return keep
+
+    def observe(self, task):
+        """What the metrics see of the iteration that just ended."""
+        after = None if self.probe is None else self.predict(self.probe[0])
+        loss = self.loss if torch.is_tensor(self.loss) else torch.zeros_like(self.params.weights[0][:, 0, 0])
+        return Observation(self.params, self.act, task, self.probe, self.before, after, loss,
+                           self.inferred)
+
+
+def run_batches(stream, iteration, learner):
+    """An open-loop iteration: learn from each of the stream's batches; no columns of its own."""
+    for s, t in stream.batches(iteration):
+        learner.learn(s, t)
+    return {}
+
+
+@dataclass
+class PackedRun:
+    """Everything one trial trains: the learner (members' weights, optimizer, rule), task, metrics."""
+    learner: Learner
+    task: object
+    metrics: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, members):
+        check_members(members)
+        first = members[0]
+        device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
+        params = initial_params(members, dtype, device)
+        lr = torch.tensor([layer_lrs(m["optimizer"]["lr"], len(params.weights)) for m in members],
+                          dtype=dtype, device=device)
+        optimizer = OPTIMIZERS[first["optimizer"]["name"]](
+            params, lr, weight_decay=first["optimizer"]["weight_decay"])
+        rule = get_rule(first["rule"])
+        learner = Learner(params, ACTIVATIONS[first["model"]["activation"]], optimizer, rule,
+                          rule.settings(members, dtype, device),
+                          error_units_mask(first, dtype, device), "inferred" in first["log"])
+        task = task_class(first["data"]["name"])(first["data"], [m["seed"] for m in members],
+                                                 device, dtype)
+        return cls(learner, task, [METRICS[name] for name in first["log"]])
+
+    @property
+    def params(self):
+        return self.learner.params
+
+    def iterate(self, iteration):
+        """Train one iteration and measure; returns ({column: [M] tensor}, finite [M])."""
+        self.learner.begin()
+        run = getattr(self.task, "run", None)
+        columns = run(iteration, self.learner) if run else run_batches(self.task, iteration, self.learner)
+        obs = self.learner.observe(self.task)
+        for metric in self.metrics:
+            columns.update(metric(obs))
+        finite = torch.isfinite(obs.loss)
+        for p in self.params.tensors:
+            finite &= torch.isfinite(p).flatten(1).all(1)
+        return split_columns(columns), finite
+
+    def silence(self, diverged):
+        """Zero the weights of diverged members so they stay finite (their scores are fixed)."""
+        for p in self.params.tensors:
+            p[diverged] = 0
+
+
+def split_columns(columns):
+    """Per-member columns: a [M, k] measurement becomes the columns <name>_0 .. <name>_{k-1}."""
+    out = {}
+    for name, values in columns.items():
+        if values.dim() == 1:
+            out[name] = values
+        else:
+            out.update({f"{name}_{i}": column for i, column in enumerate(values.flatten(1).unbind(1))})
+    return out
+
+
+def layer_lrs(lr, num_layers):
+    return list(lr) if isinstance(lr, list) else [lr] * num_layers
+
+
+def error_units_mask(config, dtype, device):
+    """[n_out] 1 for the output units whose error drives learning, or None for all of them."""
+    units = config["error_units"]
+    if units is None:
+        return None
+    mask = torch.zeros(config["model"]["sizes"][-1], dtype=dtype, device=device)
+    return mask.index_fill_(0, torch.tensor(units, device=device), 1.0)
+
+
+def initial_params(members, dtype, device):
+    """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's."""
+    model = members[0]["model"]
+    frozen = {l for l, trainable in enumerate(model["trainable"] or []) if not trainable}
+    if model["init"]["name"] == "pretrained":
+        saved = [results.load_weights(m["model"]["init"]["run"], m["model"]["init"]["member"])
+                 for m in members]
+        weights = [torch.stack([w[l] for w, _ in saved]).to(device, dtype) for l in range(len(saved[0][0]))]
+        biases = [None if saved[0][1][l] is None else
+                  torch.stack([b[l] for _, b in saved]).to(device, dtype) for l in range(len(weights))]
+        return masked(Params(weights, biases, frozen=frozenset(frozen)), model["masks"])
+    generators = [torch.Generator().manual_seed(derive_seed(m["seed"], "init")) for m in members]
+    return init_params(model["sizes"], [m["model"]["init"] for m in members], model["bias"],
+                       generators, dtype, device, model["masks"], frozen)
+
+
+def auto_report_every(iterations, reports=32):
+    return max(1, math.ceil(iterations / reports))
+
+
+def train(members, iterations, report, report_every=0):
+    """Train the packed members for `iterations` iterations; returns the PackedRun.
+
+    Calls report(rows, done) with columnar rows {"iteration", "member", "diverged", columns...}
+    every `report_every` iterations and at the end. From the iteration in which a member diverges,
+    its error columns (test_error...) read 1.0 and its other columns NaN.
+    """
+    run = PackedRun.build(members)
+    every = report_every or auto_report_every(iterations)
+    diverged = torch.zeros(len(members), dtype=torch.bool, device=run.params.weights[0].device)
+    buffer = []
+    for iteration in range(iterations):
+        columns, finite = run.iterate(iteration)
+        diverged |= ~finite
+        if diverged.any():
+            run.silence(diverged)
+            columns = {k: torch.where(diverged, 1.0 if k.startswith(ERROR_PREFIX) else math.nan, v)
+                       for k, v in columns.items()}
+        buffer.append((iteration, columns, diverged.clone()))
+        done = iteration == iterations - 1
+        if done or len(buffer) == every:
+            report(rows(buffer, len(members)), done)
+            buffer = []
+    return run
+
+
+def rows(buffer, num_members):
+    """Columnar rows, one per (iteration, member), as plain Python lists."""
+    out = {"iteration": [], "member": [], "diverged": []}
+    for iteration, columns, diverged in buffer:
+        out["iteration"] += [iteration] * num_members
+        out["member"] += list(range(num_members))
+        out["diverged"] += diverged.tolist()
+        for key, values in columns.items():
+            out.setdefault(key, []).extend(values.detach().double().cpu().tolist())
+    return out

@@ -1,0 +1,31 @@
+"""Learning rules by name. A rule's module defines `RULE`, a `Rule`; this registry maps each name to
+that module and imports it on first use, so the rule modules may import `Rule` from here. A new rule
+(e.g. target propagation) is a module with its `RULE` and one line in `RULES`.
+"""
+from dataclasses import dataclass
+import importlib
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A learning rule for packed networks.
+
+    step(params, optimizer, s, t, act, settings, output_mask=None, trace=None) -> loss [M]
+        one training step on a batch; returns the loss 0.5 * sum((o - t)^2) before the update;
+        `trace(k, xs, errors)`, when given, sees the hidden activities at every inference step.
+    settings(members, dtype, device) -> the rule's per-trial settings (per-member values as [M]
+        tensors), or None when it has none.
+    """
+    name: str
+    step: callable
+    settings: callable
+
+
+RULES = {"pc": "pc_trainable:RULE", "bp": "bp_trainable:RULE"}
+RULE_NAMES = tuple(RULES)
+
+
+def get_rule(name):
+    """The registered `Rule` called `name`."""
+    module, attribute = RULES[name].split(":")
+    return getattr(importlib.import_module(module), attribute)

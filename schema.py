@@ -1,0 +1,539 @@
+"""The config language: what an experiment YAML may say, as pydantic models, and its loading.
+
+An experiment YAML (`Document`) is read with yaml.safe_load, merged with a profile and with `-o`
+overrides, validated, expanded over its `grid_search` axes (every grid point is validated by the
+trainable's config model, `SupervisedConfig` for `supervised`) and grouped into trials whose members
+differ only in the packable values. Bad input is one line naming the file, the key path and what is
+allowed there. Validated member configs are plain dicts with every default filled in.
+
+    python schema.py --json-schema > experiments/schema.json    # for editors: validation, completion
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+import json
+from pathlib import Path
+import re
+import sys
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, WrapValidator,
+                      create_model, model_validator)
+from pydantic_core import PydanticCustomError
+import yaml
+
+from engine import PACKABLE, task_class
+from metrics import METRICS
+from network import ACTIVATIONS, INITS
+from optim import OPTIMIZERS
+from rules import RULE_NAMES
+from streams import STREAMS, Number
+from utils import (ConfigError, apply_override, check_pack_axes, deep_merge, expand_variants,
+                   import_attribute, load_yaml, pack_trials, resolve_config_path, run_names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------
+def _error(key, message):
+    """A validation error at `key`, a dotted path below the value being validated ('' for itself)."""
+    return PydanticCustomError("config", "{message}", {"key": key, "message": message})
+
+
+@lru_cache
+def _keys_of(model):
+    """(all keys, required keys) of a model."""
+    fields = model.model_fields
+    return tuple(fields), tuple(name for name, field in fields.items() if field.is_required())
+
+
+def _check_keys(model, value):
+    """null stands for {}; unknown and missing keys are errors naming the allowed ones."""
+    keys, required = _keys_of(model)
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise _error("", f"expected a mapping with keys {', '.join(keys)}, got {value!r}")
+    unknown = [key for key in value if key not in keys]
+    if unknown:
+        raise _error(str(unknown[0]), f"unknown key; allowed: {', '.join(sorted(keys))}")
+    for name in required:
+        if name not in value:
+            raise _error(name, f"missing required key: {model.model_fields[name].description}")
+    return value
+
+
+class Section(BaseModel):
+    """A mapping with known keys and exact types (1.0 is no integer, 1 no boolean); null is {}."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, value):
+        return _check_keys(cls, value)
+
+
+def _named(name, model, description):
+    """`model` with a leading `name: Literal[name]` key: one choice of a mapping picked by name."""
+    tag = create_model(f"{model.__name__}Name", __base__=Section,
+                       name=(Literal[name], Field(description=description)))
+    # Fields are collected from the bases in reverse order, so `name` comes first.
+    return create_model(f"{_title(name)}{model.__name__}", __base__=(model, tag), __module__=__name__)
+
+
+def _title(name):
+    return "".join(part.title() for part in re.split(r"[^A-Za-z0-9]+", name))
+
+
+def _by_name(models, own=None):
+    """The type of a mapping whose `name` picks its model from `models` ({name: model}). With `own`,
+    a module:attribute name picks `own(name)`: a component an experiment defines itself."""
+    def pick(value, handler):
+        name = value.get("name") if isinstance(value, dict) else None
+        if own is not None and isinstance(name, str) and ":" in name:
+            try:
+                model = own(name)
+            except ConfigError as error:
+                raise _error("name", str(error).split(": ", 1)[1]) from None
+            return model.model_validate(value)
+        if not (isinstance(name, str) and name in models):
+            allowed = f"allowed: {', '.join(models)}" + (", or module:attribute" if own else "")
+            raise _error("name", "missing; " + allowed if name is None else f"{name!r} is not allowed; {allowed}")
+        return handler(value)
+    union = Annotated[Union[tuple(models.values())], Field(discriminator="name")]
+    return SerializeAsAny[Annotated[union, WrapValidator(pick)]]
+
+
+PositiveNumber = Annotated[Number, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+Index = Annotated[int, Field(ge=0)]
+Bit = Annotated[int, Field(ge=0, le=1)]
+
+
+def _nonempty(item):
+    return Annotated[list[item], Field(min_length=1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The `supervised` trainable's config (one member)
+# ---------------------------------------------------------------------------------------------
+INIT_PARAMETERS = {
+    "value": "the value of every weight",
+    "std": "standard deviation of the weights",
+    "mean": "mean of the weights",
+    "gain": "scale factor (torch.nn.init's gain)",
+}
+
+
+def _init_model(name, defaults):
+    """The keys of one weight initialisation of network.INITS: its parameters with their defaults."""
+    fields = {key: (Number, Field(default, description=INIT_PARAMETERS.get(key)))
+              for key, default in defaults.items()}
+    return create_model(f"{_title(name)}Init", __base__=Section, __module__=__name__,
+                        name=(Literal[name], Field(description=f"initialise the weights with {name}")),
+                        **fields)
+
+
+class PretrainedInit(Section):
+    """Start from the final weights of an earlier run that kept them."""
+    name: Literal["pretrained"] = Field(description="start from the weights a run saved")
+    run: str = Field(description="<experiment>/<run name> of a complete run with save_weights: true, "
+                                 "e.g. concept_drift/pretrain or concept_drift/pretrain-quick")
+    member: Index = Field(0, description="which member of that run's trial")
+
+
+INIT_MODELS = {**{name: _init_model(name, defaults) for name, (_, defaults) in INITS.items()},
+               "pretrained": PretrainedInit}
+
+
+@lru_cache
+def _task_model(name):
+    """The `data` keys of a stream or task class (a registered name or module:attribute)."""
+    task = task_class(name)
+    if not hasattr(task, "Config"):
+        raise ConfigError(f"name: {name} has no `Config` (the pydantic model of its data keys)")
+    return _named(name, task.Config, "the stream or task (streams.STREAMS, or module:attribute)")
+
+
+class ModelConfig(Section):
+    """The packed network: layer sizes, activation, biases, initial weights, masks, fixed layers."""
+    sizes: Optional[Annotated[list[Count], Field(min_length=2)]] = Field(
+        None, description="units per layer, input first and output last (null: from num_layers, "
+                          "width and the data's dimensions)")
+    num_layers: Optional[Count] = Field(None, description="weight layers (null: from sizes)")
+    width: Optional[Count] = Field(None, description="units of every hidden layer, with num_layers")
+    activation: Literal[tuple(ACTIVATIONS)] = Field(
+        "identity", description="f of every hidden layer (the output layer is linear)")
+    bias: bool = Field(False, description="give every layer a bias (starting at zero, except "
+                                          "with torch_default)")
+    init: _by_name(INIT_MODELS) = Field(
+        description="initial weights: {name: <network.INITS name>, <its parameters>} or "
+                    "{name: pretrained, run: <experiment>/<run name>}")
+    masks: Optional[list[Optional[list[list[Bit]]]]] = Field(
+        None, description="per weight layer: null, or a 0/1 matrix [out][in] whose zeros keep those "
+                          "weights at zero (null: no masks)")
+    trainable: Optional[list[bool]] = Field(
+        None, description="per weight layer: false keeps that layer fixed (null: all learn)")
+
+
+class PCConfig(Section):
+    """Predictive coding's inference (read by rule: pc)."""
+    T: Count = Field(128, description="inference steps per batch")
+    inference_lr: PositiveNumber = Field(0.1, description="step size gamma of the inference dynamics")
+    x_lr_discount: Annotated[Number, Field(ge=0, le=1)] = Field(
+        0.5, description="factor on gamma after a step that raises the energy")
+    update_p_at: Union[Literal["last", "all"], _nonempty(Index)] = Field(
+        "last", description="inference steps after which the weights learn: last, all, or a list of steps")
+
+
+class OptimizerConfig(Section):
+    """The weight optimizer."""
+    name: Literal[tuple(OPTIMIZERS)] = Field("sgd", description="optim.OPTIMIZERS")
+    lr: Union[PositiveNumber, _nonempty(PositiveNumber)] = Field(
+        description="learning rate, or one per weight layer")
+    weight_decay: Annotated[Number, Field(ge=0)] = Field(0.0, description="L2 weight decay")
+
+
+class SupervisedConfig(Section):
+    """One member of the `supervised` trainable: a packed MLP trained by a rule on a stream."""
+    rule: Literal[RULE_NAMES] = Field(description="the learning rule (rules.RULES)")
+    seed: Index = Field(description="seeds the member's initial weights and data")
+    data: _by_name({name: _task_model(name) for name in STREAMS}, own=_task_model) = Field(
+        description="the training stream: {name: <streams.STREAMS name or module:attribute>, <its keys>}")
+    model: ModelConfig = Field(description="the network")
+    pc: PCConfig = Field(PCConfig(), description="predictive coding's inference settings")
+    optimizer: OptimizerConfig = Field(description="the weight optimizer")
+    error_units: Optional[_nonempty(Index)] = Field(
+        None, description="output units whose error drives learning (null: all)")
+    log: list[Literal[tuple(METRICS)]] = Field(["loss"], description="measurements per iteration (metrics.METRICS)")
+    save_weights: bool = Field(False, description="keep the final weights (for a pretrained init)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating point type of the run")
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        n_in, n_out = task_class(self.data.name).dims(self.data.model_dump())
+        _fill_sizes(self.model, n_in, n_out)
+        _check_per_layer(self)
+        return self
+
+
+def _fill_sizes(model, n_in, n_out):
+    """model.sizes and model.num_layers from each other, the width and the data's dimensions."""
+    if model.sizes is None:
+        if model.num_layers is None or (model.width is None and model.num_layers > 1):
+            raise _error("model", "give either sizes, or num_layers (and width if > 1)")
+        model.sizes = [n_in] + [model.width] * (model.num_layers - 1) + [n_out]
+    if (model.sizes[0], model.sizes[-1]) != (n_in, n_out):
+        raise _error("model.sizes", f"{model.sizes} does not fit the data ({n_in} inputs, {n_out} outputs)")
+    if model.num_layers not in (None, len(model.sizes) - 1):
+        raise _error("model.num_layers", f"{model.num_layers} disagrees with sizes")
+    model.num_layers = len(model.sizes) - 1
+
+
+def _check_per_layer(config):
+    """Per-layer values fit the layers; unit and step indices exist."""
+    model, layers = config.model, config.model.num_layers
+    if isinstance(config.optimizer.lr, list) and len(config.optimizer.lr) != layers:
+        raise _error("optimizer.lr", f"needs one rate per layer ({layers})")
+    for key in ("masks", "trainable"):
+        if getattr(model, key) is not None and len(getattr(model, key)) != layers:
+            raise _error(f"model.{key}", f"needs one entry per weight layer ({layers})")
+    for l, mask in enumerate(model.masks or []):
+        shape = [model.sizes[l + 1], model.sizes[l]]
+        if mask is not None and (len(mask) != shape[0] or any(len(row) != shape[1] for row in mask)):
+            raise _error(f"model.masks[{l}]", f"expected a 0/1 matrix of {shape[0]} rows (out) by "
+                                              f"{shape[1]} columns (in)")
+    if config.error_units is not None and max(config.error_units) >= model.sizes[-1]:
+        raise _error("error_units", f"output units are 0..{model.sizes[-1] - 1}, got {config.error_units}")
+    steps = config.pc.update_p_at
+    if isinstance(steps, list) and max(steps) >= config.pc.T:
+        raise _error("pc.update_p_at", f"steps must be < T ({config.pc.T})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment document around the trainable's `config`
+# ---------------------------------------------------------------------------------------------
+class Stop(Section):
+    """When a trial ends."""
+    training_iteration: Count = Field(description="iterations per trial (an iteration is what the "
+                                                  "stream makes it: an epoch, a number of batches, a step)")
+
+
+class Resources(Section):
+    """What Ray reserves for one trial."""
+    cpu: Annotated[Number, Field(ge=0)] = Field(1.0, description="CPUs per trial (also torch's threads)")
+    gpu: Annotated[Number, Field(ge=0)] = Field(0.0, description="GPUs per trial (a fraction shares one)")
+
+
+class Analysis(Section):
+    """How analysis_v1.py plots the run."""
+    figure: str = Field(description="module:attribute of the figure function")
+
+
+class Document(Section):
+    """An experiment YAML: one run of a trainable over a grid of configs."""
+    description: str = Field("", description="what the experiment shows")
+    figures: list[str] = Field([], description="the paper panels it reproduces")
+    trainable: str = Field("supervised", description="a registered trainable (supervised) or "
+                                                     "module:attribute with `schema` and `packable`")
+    stop: Stop = Field(description="when a trial ends")
+    resources_per_trial: Resources = Field(Resources(), description="what Ray reserves for one trial")
+    pack: list[str] = Field([], description="config paths whose values differ between the members of "
+                                            "one trial (packable ones only)")
+    max_members: Annotated[int, Field(ge=0)] = Field(0, description="split packs larger than this (0: no limit)")
+    report_every: Annotated[int, Field(ge=0)] = Field(0, description="iterations per Tune report (0: automatic)")
+    config: dict[str, Any] = Field(description="the trainable's config; any value may be "
+                                               "{grid_search: [...]}, an axis of the grid")
+    variants: Optional[list[dict[str, Any]]] = Field(
+        None, description="a union of grids: each entry is merged into config, then expanded")
+    analysis: Optional[Analysis] = Field(None, description="how analysis_v1.py plots the run")
+    profiles: dict[str, dict[str, Any]] = Field(
+        {}, description="named partial documents merged over this one with --profile (quick: a smoke run)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation errors as one line
+# ---------------------------------------------------------------------------------------------
+_MESSAGES = {
+    "int_type": "expected an integer, got {input!r}",
+    "float_type": "expected a number, got {input!r}",
+    "bool_type": "expected true or false, got {input!r}",
+    "string_type": "expected a string, got {input!r}",
+    "list_type": "expected a list, got {input!r}",
+    "dict_type": "expected a mapping, got {input!r}",
+    "literal_error": "{input!r} is not allowed; allowed: {allowed}",
+    "greater_than": "must be > {gt}, got {input}",
+    "greater_than_equal": "must be >= {ge}, got {input}",
+    "less_than_equal": "must be <= {le}, got {input}",
+    "too_short": "needs at least {min_length} entries, got {actual_length}",
+}
+
+
+def validate(model, value, root=""):
+    """`value` checked by `model` and dumped as a plain dict with every default filled in; a
+    ConfigError naming the key path (below `root`) otherwise."""
+    try:
+        return model.model_validate(value).model_dump()
+    except ValidationError as error:
+        raise ConfigError(_describe(error.errors(), value, root)) from None
+
+
+def _describe(errors, value, root):
+    """The first error in one line. A union's alternatives that all failed on their type are
+    joined with 'or'; otherwise the alternative that got furthest speaks."""
+    located = [(*_locate(e, value), e) for e in errors]
+    path, branch, first = located[0]
+    if branch is not None:
+        alternatives = [(p, e) for p, b, e in located if b == branch]
+        specific = [(p, e) for p, e in alternatives if not _is_mismatch(e)]
+        if specific:
+            path, first = specific[0]
+        else:
+            messages = dict.fromkeys(_message(e) for _, e in alternatives)
+            return f"{_join(root, branch)}: {' or '.join(messages)}"
+    return f"{_join(root, path)}: {_message(first)}"
+
+
+def _locate(error, value):
+    """(dotted key path, path of the first union it went through or None) of a pydantic error.
+
+    Pydantic's location also names union alternatives ('float', 'list[...]', a stream's name);
+    walking the input tells them from keys."""
+    parts, branch, node = [], None, value
+    for i, part in enumerate(error["loc"]):
+        if isinstance(node, dict) and part in node or (
+                isinstance(node, list) and isinstance(part, int) and part < len(node)):
+            parts.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and node.get("name") == part:
+            continue                                                 # the choice `name` made
+        elif (node is None or isinstance(node, dict)) and i == len(error["loc"]) - 1:
+            parts.append(part)                                       # a key not given
+        elif branch is None:
+            branch = _dotted(parts)                                  # an alternative of a union
+    key = (error.get("ctx") or {}).get("key")
+    return _join(_dotted(parts), key) if key else _dotted(parts), branch
+
+
+def _is_mismatch(error):
+    return error["type"].endswith("_type") or error["type"] == "literal_error"
+
+
+def _message(error):
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        return error["msg"]
+    ctx = error.get("ctx") or {}
+    allowed = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+    return template.format(input=error["input"], allowed=allowed, **ctx)
+
+
+def _dotted(parts):
+    path = ""
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
+    return path
+
+
+def _join(path, key):
+    return f"{path}.{key}" if path and key else path or str(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trainables and loading
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Trainable:
+    """What the loader needs of a trainable: where Ray finds it, its config model, its packable paths."""
+    path: str
+    schema: type
+    packable: tuple
+
+
+TRAINABLES = {"supervised": Trainable("trainables:supervised", SupervisedConfig, PACKABLE)}
+
+
+def resolve_trainable(spec):
+    """A registered trainable (TRAINABLES) or module:attribute carrying `schema` and `packable`."""
+    if spec in TRAINABLES:
+        return TRAINABLES[spec]
+    trainable = import_attribute(spec, "trainable")
+    schema = getattr(trainable, "schema", None)
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel) and hasattr(trainable, "packable")):
+        raise ConfigError(f"trainable: {spec} needs a `schema` (a pydantic model of its config) "
+                          f"and `packable` (the config paths members of a trial may differ in)")
+    return Trainable(spec, schema, tuple(trainable.packable))
+
+
+@dataclass
+class Experiment:
+    """A validated experiment: the resolved document and the trials it expands to. `trainable` is
+    the module:attribute path of the Ray trainable."""
+    path: Path
+    profile: str
+    overrides: tuple
+    doc: dict
+    trainable: str
+    trials: list
+
+    @property
+    def names(self):
+        return run_names(self.path, self.profile)
+
+
+def load_experiment(name, profile=None, overrides=()):
+    """Load, merge, validate, expand and pack an experiment YAML; raises ConfigError on bad input."""
+    path = resolve_config_path(name)
+    try:
+        return _load(path, profile, tuple(overrides))
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def _load(path, profile, overrides):
+    raw = load_yaml(path)
+    profiles = raw.get("profiles") or {}
+    if profile is not None:
+        if profile not in profiles:
+            raise ConfigError(f"profiles: no profile {profile!r}; available: {', '.join(profiles) or 'none'}")
+        raw = deep_merge(raw, profiles[profile])
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    doc = validate(Document, raw)
+    trainable = resolve_trainable(doc["trainable"])
+    configs = [validate(trainable.schema, c, "config") for c in expand_variants(doc)]
+    check_pack_axes(doc["pack"], trainable.packable)
+    return Experiment(path, profile, overrides, doc, trainable.path,
+                      pack_trials(configs, doc["pack"], doc["max_members"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing the resolved config; JSON Schema for editors
+# ---------------------------------------------------------------------------------------------
+class _Dumper(yaml.SafeDumper):
+    """Block mappings, except grids; lists of plain values on one line; folded long text."""
+
+
+_Dumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
+    "tag:yaml.org,2002:map", data, flow_style=list(data) == ["grid_search"]))
+_Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(v, dict) for v in data)))
+_Dumper.add_representer(str, lambda dumper, data: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", data, style=">" if "\n" in data else None))
+
+
+def show_config(experiment):
+    """The resolved document as YAML with every default filled in. Config values appear as the file
+    writes them (grids included); what it leaves out appears as its value in every member, or, where
+    that differs between members (derived from a grid, or set by variants), as the grid of its values."""
+    members = [m for trial in experiment.trials for m in trial["members"]]
+    doc = {k: v for k, v in experiment.doc.items() if k != "profiles"}
+    doc["config"] = _shown(experiment.doc["config"], members)
+    command = [str(experiment.path)] + ([f"--profile {experiment.profile}"] if experiment.profile else [])
+    header = (f"# {' '.join(command + [f'-o {o}' for o in experiment.overrides])}\n"
+              f"# {len(members)} member configs in {len(experiment.trials)} trials; defaults filled in\n")
+    return header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+
+
+def _shown(written, members):
+    """The mapping `written`, completed from the members' values of the same mapping."""
+    shown = {}
+    for key, value in members[0].items():
+        section = isinstance(value, dict) and not _is_grid(written.get(key))
+        if key in written and not section:
+            shown[key] = written[key]
+        elif section:
+            shown[key] = _shown(written.get(key) or {}, [m[key] for m in members])
+        else:
+            values = list({json.dumps(m[key]): m[key] for m in members}.values())
+            shown[key] = values[0] if len(values) == 1 else {"grid_search": values}
+    return shown
+
+
+def _is_grid(value):
+    return isinstance(value, dict) and "grid_search" in value
+
+
+_GRID = {"$ref": "#/$defs/Grid"}
+
+
+def json_schema():
+    """JSON Schema of an experiment YAML for the supervised trainable: the document, whose `config`,
+    variants and profiles are partial configs (no key required) where any value may be a grid."""
+    doc, config = Document.model_json_schema(), SupervisedConfig.model_json_schema()
+    defs = {name: _partial(d, grid=True) for name, d in config.pop("$defs").items()}
+    defs["SupervisedConfig"] = _partial(config, grid=True)
+    properties = doc["properties"]
+    properties["config"] = {"description": properties["config"]["description"],
+                            "$ref": "#/$defs/SupervisedConfig"}
+    properties["variants"]["anyOf"][0]["items"] = {"$ref": "#/$defs/SupervisedConfig"}
+    defs["Profile"] = _partial({**doc, "properties": {k: v for k, v in properties.items() if k != "profiles"}},
+                               grid=False)
+    properties["profiles"]["additionalProperties"] = {"$ref": "#/$defs/Profile"}
+    defs.update(doc.pop("$defs"), Grid={
+        "type": "object", "required": ["grid_search"], "additionalProperties": False,
+        "description": "an axis of the grid: one config per value",
+        "properties": {"grid_search": {"type": "array", "minItems": 1}}})
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **doc, "$defs": defs}
+
+
+def _partial(schema, grid):
+    """An object schema without required keys; with `grid`, every value may also be a grid."""
+    out = {k: v for k, v in schema.items() if k != "required"}
+    if grid and "properties" in out:
+        out["properties"] = {key: _or_grid(value) for key, value in out["properties"].items()}
+    return out
+
+
+def _or_grid(schema):
+    shared = {k: schema[k] for k in ("title", "description", "default") if k in schema}
+    value = {k: v for k, v in schema.items() if k not in shared}
+    if "oneOf" in value:   # partial choices may match several alternatives (and name no discriminator)
+        value = {"anyOf": value["oneOf"]}
+    return {**shared, "anyOf": [value, _GRID]}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--json-schema"]:
+        sys.exit("usage: python schema.py --json-schema > experiments/schema.json")
+    print(json.dumps(json_schema(), indent=2))

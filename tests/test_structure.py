@@ -1,0 +1,61 @@
+"""The module structure: the project's modules import each other without cycles."""
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_imports():
+    """{module: project modules it imports anywhere in its source} for the top-level modules and
+    the experiments' modules."""
+    files = {p.stem: p for p in ROOT.glob("*.py")}
+    files.update({".".join(p.relative_to(ROOT).with_suffix("").parts): p
+                  for p in (ROOT / "experiments").rglob("*.py")})
+    graph = {}
+    for name, path in files.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module)
+        graph[name] = {m for m in imported if m in files and m != name}
+    return graph
+
+
+def find_cycle(graph):
+    """A list of modules forming an import cycle, or None."""
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for nxt in sorted(graph[module]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt, path + [nxt])
+                if cycle:
+                    return cycle
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            cycle = visit(module, [module])
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_project_modules_import_each_other_without_a_cycle():
+    assert find_cycle(project_imports()) is None
+
+
+def test_the_cycle_finder_finds_a_cycle_when_there_is_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_generic_config_utilities_and_datasets_import_no_other_project_module():
+    graph = project_imports()
+    assert graph["utils"] == set() and graph["data_utils"] == set()
