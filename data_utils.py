@@ -389,40 +389,28 @@ def _load_digits(split: str, root: Path | None = None) -> ImageSet:
 
 # --------------------------------------------------------------------------- the table
 
+def _mnist_like(name, torchvision_folder, url, md5s):
+    """The entry of an MNIST-like set: 28x28 grey images of 10 classes, 60,000 + 10,000, IDX files."""
+    return DatasetInfo(image_shape=(1, 28, 28), classes=10, train_size=60000, test_size=10000,
+                       load=functools.partial(_load_mnist_like, name),
+                       download=functools.partial(_download_mnist_like, name),
+                       url=url, md5s=md5s, torchvision_folder=torchvision_folder)
+
+
 # Every known data set, in the order error messages list them.
 DATASETS: dict[str, DatasetInfo] = {
-    "fashion_mnist": DatasetInfo(
-        image_shape=(1, 28, 28),
-        classes=10,
-        train_size=60000,
-        test_size=10000,
-        load=functools.partial(_load_mnist_like, "fashion_mnist"),
-        download=functools.partial(_download_mnist_like, "fashion_mnist"),
-        url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        md5s={
-            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
-        torchvision_folder="FashionMNIST",
-    ),
-    "mnist": DatasetInfo(
-        image_shape=(1, 28, 28),
-        classes=10,
-        train_size=60000,
-        test_size=10000,
-        load=functools.partial(_load_mnist_like, "mnist"),
-        download=functools.partial(_download_mnist_like, "mnist"),
-        url="https://ossci-datasets.s3.amazonaws.com/mnist/",
-        md5s={
-            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-        },
-        torchvision_folder="MNIST",
-    ),
+    "fashion_mnist": _mnist_like(
+        "fashion_mnist", "FashionMNIST", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+         "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+         "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}),
+    "mnist": _mnist_like(
+        "mnist", "MNIST", "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+         "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+         "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+         "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}),
     "cifar10": DatasetInfo(
         image_shape=(3, 32, 32),
         classes=10,

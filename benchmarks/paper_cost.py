@@ -14,10 +14,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bp_trainable import PackedRun  # noqa: E402
+from engine import PackedRun  # noqa: E402
 from data_utils import DATASETS  # noqa: E402
 from metrics import classification_error  # noqa: E402
-from utils import load_experiment  # noqa: E402
+from schema import load_experiment  # noqa: E402
 
 
 class RandomStream:
@@ -57,16 +57,16 @@ def time_trial(members, iterations, repeats):
                             "output_size": stream.outputs, "std": 1.0, "batch_size": 1},
                    model=dict(m["model"], init={"name": "xavier_normal", "gain": 1.0}))
               for m in members]
-    run = PackedRun.build(shaped)
+    learner = PackedRun.build(shaped).learner
     s, t = stream.batch(data["batch_size"])
-    run.rule(run.params, run.optimizer, s, t, run.act, run.settings)    # warm-up
+    learner.learn(s, t)    # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
-        run.rule(run.params, run.optimizer, s, t, run.act, run.settings)
+        learner.learn(s, t)
     per_batch = (time.perf_counter() - start) / repeats
     x, y = stream.batch(stream.eval_size())
     start = time.perf_counter()
-    classification_error(run.params, run.act, x[0], y)
+    classification_error(learner.params, learner.act, x[0], y)
     per_eval = time.perf_counter() - start
     return per_batch, per_eval, stream.batches_per_iteration(), iterations
 
