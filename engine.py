@@ -125,8 +125,7 @@ class PackedRun:
         first = members[0]
         device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
         params = initial_params(members, dtype, device)
-        lr = torch.tensor([layer_lrs(m["optimizer"]["lr"], len(params.weights)) for m in members],
-                          dtype=dtype, device=device)
+        lr = learning_rates(members, params, dtype, device)
         optimizer = OPTIMIZERS[first["optimizer"]["name"]](
             params, lr, weight_decay=first["optimizer"]["weight_decay"])
         rule = get_rule(first["rule"])
@@ -171,8 +170,17 @@ def split_columns(columns):
     return out
 
 
-def layer_lrs(lr, num_layers):
-    return list(lr) if isinstance(lr, list) else [lr] * num_layers
+def learning_rates(members, params, dtype, device):
+    """Per layer, the members' learning rates: [M, 1, 1], or [M, out, in] where some member gives a
+    matrix of rates (one per weight) for that layer."""
+    per_member = [m["optimizer"]["lr"] for m in members]
+    per_member = [lr if isinstance(lr, list) else [lr] * len(params.weights) for lr in per_member]
+    out = []
+    for l, w in enumerate(params.weights):
+        rates = [torch.as_tensor(lr[l], dtype=dtype, device=device) for lr in per_member]
+        shape = w.shape[1:] if any(r.dim() for r in rates) else (1, 1)
+        out.append(torch.stack([r.expand(shape) for r in rates]))
+    return out
 
 
 def error_units_mask(config, dtype, device):
@@ -184,11 +192,16 @@ def error_units_mask(config, dtype, device):
     return mask.index_fill_(0, torch.tensor(units, device=device), 1.0)
 
 
+def is_pretrained(init):
+    """Whether a model's init starts from a saved run (a single `pretrained` init)."""
+    return isinstance(init, dict) and init["name"] == "pretrained"
+
+
 def initial_params(members, dtype, device):
     """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's."""
     model = members[0]["model"]
     frozen = {l for l, trainable in enumerate(model["trainable"] or []) if not trainable}
-    if model["init"]["name"] == "pretrained":
+    if is_pretrained(model["init"]):
         saved = [results.load_weights(m["model"]["init"]["run"], m["model"]["init"]["member"])
                  for m in members]
         weights = [torch.stack([w[l] for w, _ in saved]).to(device, dtype) for l in range(len(saved[0][0]))]

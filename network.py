@@ -139,6 +139,10 @@ def _init_orthogonal(w, generator, gain=1.0):
     return torch.nn.init.orthogonal_(w, gain, generator=generator)
 
 
+def _init_abs_normal(w, generator, std=1.0, mean=0.0):
+    return torch.nn.init.normal_(w, mean, std, generator=generator).abs_()
+
+
 def _init_torch_default(w, generator):
     return torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
 
@@ -147,6 +151,7 @@ def _init_torch_default(w, generator):
 INITS = {
     "constant": (_init_constant, {"value": 1.0}),
     "normal": (_init_normal, {"std": 1.0, "mean": 0.0}),
+    "abs_normal": (_init_abs_normal, {"std": 1.0, "mean": 0.0}),   # |N(mean, std^2)|: positive weights
     "xavier_normal": (_init_xavier_normal, {"gain": 1.0}),
     "xavier_uniform": (_init_xavier_uniform, {"gain": 1.0}),
     "orthogonal": (_init_orthogonal, {"gain": 1.0}),
@@ -157,18 +162,20 @@ INITS = {
 def init_member(sizes, init, bias, generator, dtype=torch.float32):
     """Initial weights of one network: W_l [n_l, n_{l-1}] drawn layer by layer from `generator`.
 
-    Biases start at zero, except with `torch_default`, which draws them from U(-1/sqrt(fan_in),
-    1/sqrt(fan_in)) as torch.nn.Linear does.
+    `init` is one initialisation for every layer or a list with one per layer. Biases start at zero,
+    except with `torch_default`, which draws them from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as
+    torch.nn.Linear does.
     """
-    fn, defaults = INITS[init["name"]]
-    kwargs = {k: init.get(k, v) for k, v in defaults.items()}
+    layer_inits = init if isinstance(init, list) else [init] * (len(sizes) - 1)
     weights, biases = [], []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out, layer_init in zip(sizes[:-1], sizes[1:], layer_inits):
+        fn, defaults = INITS[layer_init["name"]]
+        kwargs = {k: layer_init.get(k, v) for k, v in defaults.items()}
         weights.append(fn(torch.empty(fan_out, fan_in, dtype=dtype), generator, **kwargs))
         b = None
         if bias:
             b = torch.zeros(1, fan_out, dtype=dtype)
-            if init["name"] == "torch_default":
+            if layer_init["name"] == "torch_default":
                 bound = 1 / math.sqrt(fan_in)
                 b.uniform_(-bound, bound, generator=generator)
         biases.append(b)

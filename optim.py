@@ -1,6 +1,8 @@
-"""Weight optimizers for packed networks, with a learning rate per member and per layer.
+"""Weight optimizers for packed networks, with a learning rate per member, per layer or per weight.
 
-`lr` is a tensor [M, L]: member m's layer l is stepped with lr[m, l] (a bias shares its layer's rate).
+`lr` is a tensor [M, L] (member m's layer l is stepped with lr[m, l]) or a list over layers of
+tensors broadcastable to the layer's weights [M, out, in], e.g. [M, 1, 1] per member or [M, out, in]
+per weight. A bias shares its layer's rate (which must then be one number per member).
 The updates follow torch.optim.SGD and torch.optim.Adam exactly (weight decay is L2 added to the
 gradient, as in those classes), so a packed run equals M runs of the torch optimizers. A gradient
 of None (a frozen layer) leaves its tensor, and its optimizer state, untouched.
@@ -9,8 +11,11 @@ import torch
 
 
 def _per_tensor_lrs(params, lr):
-    """The [M, 1, 1] learning-rate column of every tensor in `params.tensors` order."""
-    lrs = [lr[:, l, None, None] for l in range(len(params.weights))]
+    """The learning rates of every tensor in `params.tensors` order."""
+    lrs = list(lr) if isinstance(lr, list) else [lr[:, l, None, None] for l in range(len(params.weights))]
+    for l, b in enumerate(params.biases):
+        if b is not None and lrs[l].shape[1:].numel() != 1:
+            raise ValueError(f"layer {l + 1} has a bias, so its learning rate must be one number per member")
     return lrs + [lrs[l] for l, b in enumerate(params.biases) if b is not None]
 
 

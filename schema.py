@@ -140,8 +140,8 @@ class PretrainedInit(Section):
     member: Index = Field(0, description="which member of that run's trial")
 
 
-INIT_MODELS = {**{name: _init_model(name, defaults) for name, (_, defaults) in INITS.items()},
-               "pretrained": PretrainedInit}
+LAYER_INIT_MODELS = {name: _init_model(name, defaults) for name, (_, defaults) in INITS.items()}
+INIT_MODELS = {**LAYER_INIT_MODELS, "pretrained": PretrainedInit}
 
 
 @lru_cache
@@ -164,8 +164,9 @@ class ModelConfig(Section):
         "identity", description="f of every hidden layer (the output layer is linear)")
     bias: bool = Field(False, description="give every layer a bias (starting at zero, except "
                                           "with torch_default)")
-    init: _by_name(INIT_MODELS) = Field(
-        description="initial weights: {name: <network.INITS name>, <its parameters>} or "
+    init: Union[_by_name(INIT_MODELS), Annotated[list[_by_name(LAYER_INIT_MODELS)], Field(min_length=1)]] = Field(
+        description="initial weights: {name: <network.INITS name>, <its parameters>} for every layer, "
+                    "a list with one such init per weight layer, or "
                     "{name: pretrained, run: <experiment>/<run name>}")
     masks: Optional[list[Optional[list[list[Bit]]]]] = Field(
         None, description="per weight layer: null, or a 0/1 matrix [out][in] whose zeros keep those "
@@ -187,8 +188,9 @@ class PCConfig(Section):
 class OptimizerConfig(Section):
     """The weight optimizer."""
     name: Literal[tuple(OPTIMIZERS)] = Field("sgd", description="optim.OPTIMIZERS")
-    lr: Union[PositiveNumber, _nonempty(PositiveNumber)] = Field(
-        description="learning rate, or one per weight layer")
+    lr: Union[PositiveNumber, _nonempty(Union[PositiveNumber, _nonempty(_nonempty(PositiveNumber))])] = Field(
+        description="learning rate, or a list with one per weight layer, each a number or a matrix "
+                    "[out][in] with one rate per weight")
     weight_decay: Annotated[Number, Field(ge=0)] = Field(0.0, description="L2 weight decay")
 
 
@@ -229,19 +231,28 @@ def _fill_sizes(model, n_in, n_out):
     model.num_layers = len(model.sizes) - 1
 
 
+def _check_matrix(key, matrix, sizes, l, what):
+    """A per-weight matrix of layer l must be [out][in] (or null)."""
+    rows, columns = sizes[l + 1], sizes[l]
+    if matrix is not None and (len(matrix) != rows or any(len(row) != columns for row in matrix)):
+        raise _error(key, f"expected a {what} of {rows} rows (out) by {columns} columns (in)")
+
+
 def _check_per_layer(config):
     """Per-layer values fit the layers; unit and step indices exist."""
     model, layers = config.model, config.model.num_layers
-    if isinstance(config.optimizer.lr, list) and len(config.optimizer.lr) != layers:
-        raise _error("optimizer.lr", f"needs one rate per layer ({layers})")
-    for key in ("masks", "trainable"):
-        if getattr(model, key) is not None and len(getattr(model, key)) != layers:
-            raise _error(f"model.{key}", f"needs one entry per weight layer ({layers})")
+    lr = config.optimizer.lr
+    for key, value in (("optimizer.lr", lr), ("model.masks", model.masks), ("model.trainable", model.trainable),
+                       ("model.init", model.init)):
+        if isinstance(value, list) and len(value) != layers:
+            raise _error(key, f"needs one entry per weight layer ({layers})")
     for l, mask in enumerate(model.masks or []):
-        shape = [model.sizes[l + 1], model.sizes[l]]
-        if mask is not None and (len(mask) != shape[0] or any(len(row) != shape[1] for row in mask)):
-            raise _error(f"model.masks[{l}]", f"expected a 0/1 matrix of {shape[0]} rows (out) by "
-                                              f"{shape[1]} columns (in)")
+        _check_matrix(f"model.masks[{l}]", mask, model.sizes, l, "0/1 matrix")
+    for l, rates in enumerate(lr if isinstance(lr, list) else []):
+        if isinstance(rates, list):
+            _check_matrix(f"optimizer.lr[{l}]", rates, model.sizes, l, "matrix of rates")
+            if model.bias:
+                raise _error(f"optimizer.lr[{l}]", "a layer with a bias needs one rate (its bias shares it)")
     if config.error_units is not None and max(config.error_units) >= model.sizes[-1]:
         raise _error("error_units", f"output units are 0..{model.sizes[-1] - 1}, got {config.error_units}")
     steps = config.pc.update_p_at

@@ -49,7 +49,7 @@ def prepare(members):
     except ValueError as error:
         raise ConfigError(f"config.data: {error}") from None
     for member in members:
-        if member["model"]["init"]["name"] == "pretrained":
+        if engine.is_pretrained(member["model"]["init"]):
             try:
                 results.weights_file(member["model"]["init"]["run"])
             except ConfigError as error:

@@ -238,3 +238,14 @@ def test_every_field_of_every_config_model_is_documented():
             assert field.description, f"{model.__name__}.{name} has no description"
             todo += models_under(field.annotation)
     assert len(seen) > 15   # the document, the config, its sections, every stream and init
+
+
+def test_per_layer_inits_and_rate_matrices_must_fit_the_layers(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("init: {name: constant, value: 1.0}",
+                                              "init: [{name: constant}]"))
+    assert "config.model.init: needs one entry per weight layer (2)" in message
+    message = error_of(tmp_path, GOOD.replace("optimizer: {lr: 0.2}", "optimizer: {lr: [[[0.1]], [[0.1, 0.2]]]}"))
+    assert "config.optimizer.lr[1]: expected a matrix of rates of 2 rows (out) by 1 columns (in)" in message
+    message = error_of(tmp_path, GOOD.replace("sizes: [1, 1, 2],", "sizes: [1, 1, 2], bias: true,")
+                       .replace("optimizer: {lr: 0.2}", "optimizer: {lr: [[[0.1]], 0.2]}"))
+    assert "config.optimizer.lr[0]: a layer with a bias needs one rate" in message

@@ -293,3 +293,46 @@ def test_logged_weights_are_the_weights_after_each_iteration():
     final = [w.flatten().tolist() for w in run.params.weights]
     assert [rows["weight_1_0"][1]] == final[0] and [rows["weight_2_0"][1], rows["weight_2_1"][1]] == final[1]
     assert math.isfinite(rows["weight_2_1"][1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-layer initialisation and per-weight learning rates
+# ---------------------------------------------------------------------------------------------
+FEAR_LIKE = {"data": {"name": "fixed_pair", "input": [[1.0, 1.0]], "target": [[1.0]]},
+             "model": {"sizes": [2, 2, 1], "masks": [[[1, 0], [0, 1]], None],
+                       "init": [{"name": "constant", "value": 1.0},
+                                {"name": "abs_normal", "mean": 0.1, "std": 0.01}]}}
+
+
+def test_each_layer_may_have_its_own_initialisation_drawn_from_the_members_seed():
+    member = member_config(rule="bp", **FEAR_LIKE)
+    params = engine.initial_params([member, {**member, "seed": 1}], DT, "cpu")
+    assert torch.equal(params.weights[0], torch.eye(2, dtype=DT).expand(2, 2, 2))   # masked constant 1
+    w2 = params.weights[1]
+    assert torch.all(w2 > 0) and not torch.equal(w2[0], w2[1])
+    g = torch.Generator().manual_seed(engine.derive_seed(0, "init"))   # layer 1 draws nothing
+    expected = torch.empty(1, 2, dtype=DT).normal_(0.1, 0.01, generator=g).abs()
+    torch.testing.assert_close(w2[0], expected, rtol=0, atol=0)
+
+
+def test_a_matrix_of_learning_rates_steps_each_weight_with_its_own_rate():
+    """BP on o = m . (w * s), one step: each weight moves by its own rate times its gradient."""
+    rates = [[0.5, 0.0001], [0.0001, 0.5]], [[0.001, 1.0]]
+    member = member_config(rule="bp", optimizer={"lr": list(rates)}, **{
+        **FEAR_LIKE, "model": {**FEAR_LIKE["model"], "init": {"name": "constant", "value": 0.5}}})
+    initial = engine.initial_params([member], DT, "cpu")
+    _, run = train_rows([member], iterations=1)
+    # o = 0.5 * 0.5 + 0.5 * 0.5 = 0.5, error t - o = 0.5; dL/dm_j = -0.5 * h_j = -0.25;
+    # dL/dw_jj = -0.5 * m_j * s_j = -0.25
+    for layer, lr in enumerate(rates):
+        expected = initial.weights[layer][0] + 0.25 * torch.tensor(lr, dtype=DT) * (initial.weights[layer][0] != 0)
+        torch.testing.assert_close(run.params.weights[layer][0], expected, **TOL)
+
+
+def test_packed_members_may_mix_one_rate_and_a_matrix_of_rates_for_a_layer():
+    matrix = member_config(rule="pc", optimizer={"lr": [[[0.1, 0.2], [0.3, 0.4]], 0.05]}, **FEAR_LIKE)
+    scalar = member_config(rule="pc", optimizer={"lr": [0.3, 0.05]}, **FEAR_LIKE)
+    packed, _ = train_rows([matrix, scalar], iterations=3)
+    for m, member in enumerate([matrix, scalar]):
+        alone, _ = train_rows([member], iterations=3)
+        np.testing.assert_allclose(member_rows(packed, m)["loss"], member_rows(alone, 0)["loss"], **TOL)
