@@ -506,6 +506,9 @@ def _is_grid(value):
 
 
 _GRID = {"$ref": "#/$defs/Grid"}
+_OWN_TASK = {"type": "object", "required": ["name"], "description": "an experiment's own task: its "
+             "Config (checked by main.py) says which other keys it takes",
+             "properties": {"name": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"}}}
 
 
 def json_schema():
@@ -514,6 +517,7 @@ def json_schema():
     doc, config = Document.model_json_schema(), SupervisedConfig.model_json_schema()
     defs = {name: _partial(d, grid=True) for name, d in config.pop("$defs").items()}
     defs["SupervisedConfig"] = _partial(config, grid=True)
+    defs["SupervisedConfig"]["properties"]["data"]["anyOf"][0]["anyOf"].append(_OWN_TASK)
     properties = doc["properties"]
     properties["config"] = {"description": properties["config"]["description"],
                             "$ref": "#/$defs/SupervisedConfig"}
@@ -525,7 +529,20 @@ def json_schema():
         "type": "object", "required": ["grid_search"], "additionalProperties": False,
         "description": "an axis of the grid: one config per value",
         "properties": {"grid_search": {"type": "array", "minItems": 1}}})
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **doc, "$defs": defs}
+    return _standard_bounds({"$schema": "https://json-schema.org/draft/2020-12/schema", **doc, "$defs": defs})
+
+
+_BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
+
+
+def _standard_bounds(schema):
+    """Pydantic writes the bounds of an annotated `Number` as gt/ge/lt/le: JSON Schema's names."""
+    if isinstance(schema, list):
+        return [_standard_bounds(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {_BOUNDS.get(k, k) if not isinstance(v, (dict, list)) else k: _standard_bounds(v)
+            for k, v in schema.items()}
 
 
 def _partial(schema, grid):
@@ -538,10 +555,19 @@ def _partial(schema, grid):
 
 def _or_grid(schema):
     shared = {k: schema[k] for k in ("title", "description", "default") if k in schema}
-    value = {k: v for k, v in schema.items() if k not in shared}
-    if "oneOf" in value:   # partial choices may match several alternatives (and name no discriminator)
-        value = {"anyOf": value["oneOf"]}
-    return {**shared, "anyOf": [value, _GRID]}
+    return {**shared, "anyOf": [_grids_inside({k: v for k, v in schema.items() if k not in shared}), _GRID]}
+
+
+def _grids_inside(schema):
+    """A value schema whose list items (at any depth) may also be grids, as expand_grid allows."""
+    if "oneOf" in schema:   # partial choices may match several alternatives (and name no discriminator)
+        schema = {**{k: v for k, v in schema.items() if k != "oneOf"}, "anyOf": schema["oneOf"]}
+    out = dict(schema)
+    if "anyOf" in out:
+        out["anyOf"] = [_grids_inside(option) for option in out["anyOf"]]
+    if isinstance(out.get("items"), dict):
+        out["items"] = {"anyOf": [_grids_inside(out["items"]), _GRID]}
+    return out
 
 
 if __name__ == "__main__":

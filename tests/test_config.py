@@ -249,3 +249,15 @@ def test_per_layer_inits_and_rate_matrices_must_fit_the_layers(tmp_path):
     message = error_of(tmp_path, GOOD.replace("sizes: [1, 1, 2],", "sizes: [1, 1, 2], bias: true,")
                        .replace("optimizer: {lr: 0.2}", "optimizer: {lr: [[[0.1]], 0.2]}"))
     assert "config.optimizer.lr[0]: a layer with a bias needs one rate" in message
+
+
+def test_the_json_schema_takes_grids_inside_per_layer_lists_and_an_experiments_own_task():
+    validator = jsonschema.Draft202012Validator(json_schema())
+    doc = yaml.safe_load(GOOD)
+    doc["config"]["optimizer"]["lr"] = [{"grid_search": [0.1, 1.0]}, [[{"grid_search": [0.1]}], [0.2]]]
+    doc["config"]["data"] = {"name": "experiments.mine.task:Task", "trials": 3}
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["config"]["optimizer"]["lr"] = [{"grid_search": [0.1]}, [[-1.0], [0.2]]]
+    doc["config"]["data"] = {"name": "not an import path"}
+    assert {tuple(e.path)[:2] for e in validator.iter_errors(doc)} == {("config", "optimizer"),
+                                                                        ("config", "data")}
