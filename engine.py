@@ -160,9 +160,11 @@ class PackedRun:
 
 
 def split_columns(columns):
-    """Per-member columns: a [M, k] measurement becomes the columns <name>_0 .. <name>_{k-1}."""
+    """Per-member columns, copied (a measurement may be a view of weights that go on learning until
+    the rows are reported): a [M, k] measurement becomes the columns <name>_0 .. <name>_{k-1}."""
     out = {}
     for name, values in columns.items():
+        values = values.detach().clone()
         if values.dim() == 1:
             out[name] = values
         else:

@@ -64,14 +64,14 @@ def member_config(**changes):
     return SupervisedConfig.model_validate(config).model_dump()
 
 
-def train_rows(members, iterations=3):
+def train_rows(members, iterations=3, report_every=0):
     rows = {}
 
     def report(r, done):
         for k, v in r.items():
             rows.setdefault(k, []).extend(v)
 
-    run = engine.train(members, iterations, report)
+    run = engine.train(members, iterations, report, report_every)
     return rows, run
 
 
@@ -336,3 +336,10 @@ def test_packed_members_may_mix_one_rate_and_a_matrix_of_rates_for_a_layer():
     for m, member in enumerate([matrix, scalar]):
         alone, _ = train_rows([member], iterations=3)
         np.testing.assert_allclose(member_rows(packed, m)["loss"], member_rows(alone, 0)["loss"], **TOL)
+
+
+def test_weights_logged_between_reports_are_those_of_their_own_iteration():
+    """Rows are reported every 4 iterations: each must still show its own iteration's weights."""
+    member = member_config(rule="bp", **FIG3A)
+    every, once = train_rows([member], iterations=6, report_every=4)[0], train_rows([member], 6, 1)[0]
+    assert every["weight_1_0"] == once["weight_1_0"] and len(set(every["weight_1_0"])) == 6
