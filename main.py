@@ -91,12 +91,15 @@ def make_tuner(experiment, path, resume):
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     doc = experiment.doc
     resources = doc["resources_per_trial"]
-    trainable = tune.with_resources(trainable_of(experiment),
+    # The member configs go to the trials once, through the object store: in the param space they
+    # would be copied into every trial's params.json and Tune's experiment state.
+    members = [t["members"] for t in experiment.trials]
+    trainable = tune.with_resources(tune.with_parameters(trainable_of(experiment), trials=members),
                                     {"cpu": resources["cpu"], "gpu": resources["gpu"]})
     if resume and tune.Tuner.can_restore(str(path)):
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
     param_space = {
-        "members": tune.grid_search([t["members"] for t in experiment.trials]),
+        "trial": tune.grid_search(list(range(len(members)))),
         "iterations": doc["stop"]["training_iteration"],
         "report_every": doc["report_every"],
         "cpus": resources["cpu"],
@@ -148,12 +151,14 @@ def run(experiment, path, address=None, resume=False):
     """Run (or resume) the experiment in the run folder `path`; write rows.parquet and run.json; make
     it the current run of its home if every trial completed. Returns the run.json dict."""
     info = results.read_info(path) if resume else launch_info(experiment)
+    if not resume:
+        results.write_members(path, experiment.trials)
     info.update(status=results.RUNNING, **provenance())
     results.write_info(path, info)
     start = time.time()
     start_ray(address)
     grid = make_tuner(experiment, path, resume).fit()
-    errors = [{"trial": results.trial_label(r.config["members"], info["trial_keys"]),
+    errors = [{"trial": info["trial_labels"][r.config["trial"]],
                "folder": r.path, "error": last_line(r.error)} for r in grid if r.error]
     rows = results.collect_rows(path)
     results.write_rows(path, rows)

@@ -4,14 +4,15 @@
         current                  the name of the current run: the last one that completed
         <UTC time>/              one run per launch (Tune's experiment folder)
             run.json             status (running, complete, failed), resolved config, trials, provenance
+            members.parquet      every member's flattened config, by trial and member index
             rows.parquet         one row per member and iteration, the member's flattened config as columns
-            trial_<id>/          params.json, result.json (the trial records), checkpoint_*/weights.pt
+            trial_<id>/          params.json (the trial's index), result.json (the trial records),
+                                 checkpoint_*/weights.pt
 
 A launch never touches earlier runs; `current` moves (atomically) only when a run completes, so a
 killed or failed launch leaves the previous complete results in place. Only this module reads or
 writes these files.
 """
-from collections import Counter
 from datetime import datetime, timezone
 import hashlib
 import json
@@ -24,6 +25,7 @@ from utils import ConfigError, apply_override, flatten, run_names
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 INFO_FILE, ROWS_FILE, CURRENT_FILE, WEIGHTS_FILE = "run.json", "rows.parquet", "current", "weights.pt"
+MEMBERS_FILE = "members.parquet"
 
 
 def results_dir():
@@ -146,8 +148,9 @@ def _reports(trial_dir):
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def _members(trial_dir):
-    return json.loads((Path(trial_dir) / "params.json").read_text())["members"]
+def _trial_index(trial_dir):
+    """Which trial of the run's grid a trial folder ran (Tune's params.json holds its index)."""
+    return json.loads((Path(trial_dir) / "params.json").read_text())["trial"]
 
 
 def _finished(trial_dir):
@@ -159,17 +162,26 @@ def _trial_dirs(run):
     return sorted(path.parent for path in Path(run).glob("*/params.json"))
 
 
-def read_trial_rows(trial_dir):
+def write_members(run, trials):
+    """members.parquet: every member's flattened config with its trial and member index. The configs
+    travel to the trials once, through Ray's object store, and are stored once, here (not in every
+    trial's params.json and Tune's experiment state)."""
+    table = pd.DataFrame([{"trial": i, "member": m, **flatten(config)}
+                          for i, trial in enumerate(trials) for m, config in enumerate(trial["members"])])
+    table.to_parquet(Path(run) / MEMBERS_FILE)
+
+
+def read_trial_rows(trial_dir, members):
     """One trial's tidy rows: its last attempt's reports, one row per member and iteration, with the
-    member's flattened config as columns. Empty if the trial reported nothing."""
+    member's flattened config (from `members`, the run's members table) as columns. Empty if the
+    trial reported nothing."""
     reports = _reports(trial_dir)
     if not reports:
         return pd.DataFrame()
     last_attempt = reports[-1]["attempt"]
     rows = pd.concat([pd.DataFrame(r["rows"]) for r in reports if r["attempt"] == last_attempt],
                      ignore_index=True)
-    configs = pd.DataFrame([flatten(member) for member in _members(trial_dir)])
-    configs["member"] = range(len(configs))
+    configs = members[members["trial"] == _trial_index(trial_dir)].drop(columns="trial")
     rows = rows.merge(configs, on="member", how="left")
     rows.insert(0, "trial_id", Path(trial_dir).name)
     return rows
@@ -177,7 +189,8 @@ def read_trial_rows(trial_dir):
 
 def collect_rows(run):
     """All trials of a run as one DataFrame."""
-    frames = [read_trial_rows(trial_dir) for trial_dir in _trial_dirs(run)]
+    members = pd.read_parquet(Path(run) / MEMBERS_FILE)
+    frames = [read_trial_rows(trial_dir, members) for trial_dir in _trial_dirs(run)]
     frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -199,19 +212,23 @@ def trial_nodes(run):
             for trial_dir in _trial_dirs(run)}
 
 
+def trial_states(run):
+    """{trial label: (attempt id of its last report, done, number of reports)} of the trials that
+    reported."""
+    labels = read_info(run)["trial_labels"]
+    states = {}
+    for trial_dir in _trial_dirs(run):
+        reports = _reports(trial_dir)
+        if reports:
+            states[labels[_trial_index(trial_dir)]] = (reports[-1]["attempt"], reports[-1]["done"], len(reports))
+    return states
+
+
 def unfinished_trials(run):
     """Labels of the run's trials (run.json's `trial_labels`) without a finished record: never
     started, killed or failed."""
-    info = read_info(run)
-    done = Counter(trial_label(_members(trial_dir), info["trial_keys"])
-                   for trial_dir in _trial_dirs(run) if _finished(trial_dir))
-    missing = []
-    for label in info["trial_labels"]:
-        if done[label]:
-            done[label] -= 1
-        else:
-            missing.append(label)
-    return missing
+    finished = {_trial_index(trial_dir) for trial_dir in _trial_dirs(run) if _finished(trial_dir)}
+    return [label for i, label in enumerate(read_info(run)["trial_labels"]) if i not in finished]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -527,8 +527,12 @@ def json_schema():
     properties["profiles"]["additionalProperties"] = {"$ref": "#/$defs/Profile"}
     defs.update(doc.pop("$defs"), Grid={
         "type": "object", "required": ["grid_search"], "additionalProperties": False,
-        "description": "an axis of the grid: one config per value",
-        "properties": {"grid_search": {"type": "array", "minItems": 1}}})
+        "description": "an axis of the grid: one config per value, or per integer of a range",
+        "properties": {"grid_search": {"anyOf": [
+            {"type": "array", "minItems": 1},
+            {"type": "object", "required": ["range"], "additionalProperties": False,
+             "properties": {"range": {"type": "array", "items": {"type": "integer"},
+                                      "minItems": 2, "maxItems": 3}}}]}}})
     return _standard_bounds({"$schema": "https://json-schema.org/draft/2020-12/schema", **doc, "$defs": defs})
 
 

@@ -1,8 +1,9 @@
 """Ray Tune trainables: thin adapters from a trial's parameters to the Ray-free engine.
 
-A trial is {"members": [config, ...], "iterations": N, "report_every": k, "cpus": c}. The rows
-travel to the driver in Tune's results (the record format is results.py's); weights a config asks
-to keep travel in a checkpoint.
+A trial's parameters are {"trial": i, "iterations": N, "report_every": k, "cpus": c}; `trials`
+(bound with tune.with_parameters, so it travels once through the object store) holds every trial's
+member configs. The rows travel to the driver in Tune's results (the record format is results.py's);
+weights a config asks to keep travel in a checkpoint.
 """
 import tempfile
 import uuid
@@ -14,7 +15,7 @@ import results
 from utils import ConfigError
 
 
-def supervised(trial):
+def supervised(trial, trials):
     """Train the trial's packed members, reporting rows as they come and the weights at the end."""
     from ray import tune
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
@@ -27,10 +28,11 @@ def supervised(trial):
         else:
             tune.report(record)
 
-    run = engine.train(trial["members"], trial["iterations"], report, trial.get("report_every", 0))
+    members = trials[trial["trial"]]
+    run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0))
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
-        if trial["members"][0]["save_weights"]:
+        if members[0]["save_weights"]:
             params = run.params
             results.save_weights(folder, {"weights": [w.cpu() for w in params.weights],
                                           "biases": [None if b is None else b.cpu() for b in params.biases]})

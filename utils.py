@@ -103,12 +103,11 @@ def load_yaml(path):
 # Grids and packing
 # ---------------------------------------------------------------------------------------------
 def expand_grid(node, path=""):
-    """All concrete values of `node`: every {grid_search: [...]} at any depth is a product axis."""
+    """All concrete values of `node`: every {grid_search: [...]} at any depth is a product axis;
+    {grid_search: {range: [start, stop(, step)]}} stands for the integers of Python's range."""
     if isinstance(node, dict):
         if set(node) == {"grid_search"}:
-            options = node["grid_search"]
-            if not isinstance(options, list) or not options:
-                _fail(_join(path, "grid_search"), "expected a non-empty list of values")
+            options = grid_values(node["grid_search"], _join(path, "grid_search"))
             return [v for option in options for v in expand_grid(option, path)]
         keys = list(node)
         choices = [expand_grid(node[k], _join(path, k)) for k in keys]
@@ -117,6 +116,19 @@ def expand_grid(node, path=""):
         choices = [expand_grid(v, f"{path}[{i}]") for i, v in enumerate(node)]
         return [list(combo) for combo in itertools.product(*choices)]
     return [node]
+
+
+def grid_values(options, path):
+    """The values of a grid axis: a non-empty list, or {range: [start, stop(, step)]} of integers."""
+    if isinstance(options, dict) and set(options) == {"range"}:
+        bounds = options["range"]
+        if not (isinstance(bounds, list) and 2 <= len(bounds) <= 3
+                and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)):
+            _fail(_join(path, "range"), f"expected [start, stop] or [start, stop, step] of integers, got {bounds!r}")
+        options = list(range(*bounds)) if bounds[2:] != [0] else []
+    if not isinstance(options, list) or not options:
+        _fail(path, "expected a non-empty list of values, or {range: [start, stop(, step)]}")
+    return options
 
 
 def expand_variants(doc):

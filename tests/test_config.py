@@ -261,3 +261,12 @@ def test_the_json_schema_takes_grids_inside_per_layer_lists_and_an_experiments_o
     doc["config"]["data"] = {"name": "not an import path"}
     assert {tuple(e.path)[:2] for e in validator.iter_errors(doc)} == {("config", "optimizer"),
                                                                         ("config", "data")}
+
+
+def test_a_grid_may_be_a_range_of_integers_and_a_bad_range_is_named():
+    grid = expand_grid({"seed": {"grid_search": {"range": [0, 5]}}, "x": {"grid_search": {"range": [10, 0, -4]}}})
+    assert [g["seed"] for g in grid] == [s for s in range(5) for _ in range(3)] and {g["x"] for g in grid} == {10, 6, 2}
+    with pytest.raises(ConfigError, match=r"^config.seed.grid_search.range: expected \[start, stop\]"):
+        expand_grid({"seed": {"grid_search": {"range": [0.5, 4]}}}, "config")
+    with pytest.raises(ConfigError, match="^config.seed.grid_search: expected a non-empty list"):
+        expand_grid({"seed": {"grid_search": {"range": [4, 0]}}}, "config")

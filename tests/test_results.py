@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import results
@@ -28,12 +29,12 @@ def member(rule, lr=0.2):
     return {"rule": rule, "seed": 0, "optimizer": {"lr": lr}}
 
 
-def write_trial(run, name, members, reports):
-    """A trial folder as Tune leaves it: params.json and one result.json line per report, each a
-    (rows, attempt, done) trial record."""
+def write_trial(run, name, index, reports):
+    """A trial folder as Tune leaves it: params.json (the trial's index in the grid) and one
+    result.json line per report, each a (rows, attempt, done) trial record."""
     folder = Path(run) / name
     folder.mkdir()
-    (folder / "params.json").write_text(json.dumps({"members": members}))
+    (folder / "params.json").write_text(json.dumps({"trial": index}))
     (folder / "result.json").write_text(
         "".join(json.dumps(results.trial_report(*report)) + "\n" for report in reports))
     return folder
@@ -54,9 +55,10 @@ def write_run(home, trials, status, finished=None, figure="experiments.interfere
     results.write_info(run, {"status": status, "config_file": str(FIG3A), "trial_keys": keys,
                              "trial_labels": [results.trial_label(t["members"], keys) for t in trials],
                              "resolved": {"analysis": figure and {"figure": figure}}})
+    results.write_members(run, trials)
     for i, trial in enumerate(trials):
         if finished is None or i in finished:
-            write_trial(run, f"trial_{i}", trial["members"], [(outputs(2), "a", False), (outputs(2, start=2), "a", True)])
+            write_trial(run, f"trial_{i}", i, [(outputs(2), "a", False), (outputs(2, start=2), "a", True)])
     if status == results.COMPLETE:
         results.set_current(home, run)
     return run
@@ -136,11 +138,12 @@ def test_resume_takes_the_newest_run_only_if_it_did_not_complete(results_root, s
 # The trial record
 # ---------------------------------------------------------------------------------------------
 def test_trial_rows_are_the_last_attempts_reports_with_each_members_flattened_config(tmp_path):
-    members = [member("pc", 0.1), member("pc", 0.2)]
-    folder = write_trial(tmp_path, "trial_x", members, [
+    trials = [{"members": [member("bp", 0.3)]}, {"members": [member("pc", 0.1), member("pc", 0.2)]}]
+    results.write_members(tmp_path, trials)
+    folder = write_trial(tmp_path, "trial_x", 1, [
         (outputs(1, members=2), "killed", False),                              # an attempt that died
         (outputs(1, members=2), "rerun", False), (outputs(1, members=2, start=1), "rerun", True)])
-    rows = results.read_trial_rows(folder)
+    rows = results.read_trial_rows(folder, pd.read_parquet(tmp_path / results.MEMBERS_FILE))
     assert len(rows) == 4 and set(rows["trial_id"]) == {"trial_x"}
     assert list(zip(rows["iteration"], rows["member"], rows["optimizer.lr"])) == [
         (0, 0, 0.1), (0, 1, 0.2), (1, 0, 0.1), (1, 1, 0.2)]
@@ -150,7 +153,7 @@ def test_trial_rows_are_the_last_attempts_reports_with_each_members_flattened_co
 def test_unfinished_trials_are_the_expected_ones_without_a_finished_record(results_root):
     trials = [{"members": [member(rule, lr)]} for rule in ("pc", "bp") for lr in (0.1, 0.2)]
     run = write_run(results.run_home(FIG3A), trials, results.RUNNING, finished=[0, 3])
-    write_trial(run, "trial_1", trials[1]["members"], [(outputs(1), "a", False)])    # killed part-way
+    write_trial(run, "trial_1", 1, [(outputs(1), "a", False)])    # killed part-way
     assert results.unfinished_trials(run) == ["rule=pc, optimizer.lr=0.2", "rule=bp, optimizer.lr=0.1"]
     assert len(results.load_rows(run)) == 4 + 4 + 1    # no rows.parquet yet: the trial records
 

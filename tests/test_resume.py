@@ -4,7 +4,6 @@ The run is killed at a state that does not depend on the machine's speed: six fa
 finished and the one slow trial, last in the grid (PC with 30x the inference steps), has reported
 its first of 16 iterations but not its last.
 """
-import json
 import os
 import signal
 import subprocess
@@ -24,21 +23,9 @@ ARGS = ["-c", "target_alignment/fig3e", "--profile", "quick", *(f"-o{o}" for o i
 FAST, SLOW = 6, "rule=pc, model.num_layers=2, pc.T=8000"
 
 
-def trial_states(run):
-    """{trial label: (attempt of its last report, done, number of reports)}."""
-    keys = results.read_info(run)["trial_keys"]
-    states = {}
-    for result in run.glob("trial_*/result.json"):
-        reports = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
-        members = json.loads((result.parent / "params.json").read_text())["members"]
-        if reports:
-            states[results.trial_label(members, keys)] = (reports[-1]["attempt"], reports[-1]["done"], len(reports))
-    return states
-
-
 def killed_part_way(run):
     """True once every fast trial has finished and the slow one has reported."""
-    states = trial_states(run) if (run / "run.json").exists() else {}
+    states = results.trial_states(run) if (run / "run.json").exists() else {}
     return SLOW in states and sum(done for label, (_, done, _) in states.items() if label != SLOW) == FAST
 
 
@@ -55,7 +42,7 @@ def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(t
     os.killpg(first.pid, signal.SIGKILL)   # the driver and the local Ray it started
     first.wait()
     [run] = results.runs(home)
-    before = trial_states(run)
+    before = results.trial_states(run)
     assert not before[SLOW][1] and len(before) == FAST + 1, before
 
     done = subprocess.run([sys.executable, "main.py", *ARGS, "--resume"], cwd=ROOT, env=env,
@@ -63,7 +50,7 @@ def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(t
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming the unfinished run {run}" in done.stdout
     assert results.runs(home) == [run] and results.current_run(home) == run
-    after = trial_states(run)
+    after = results.trial_states(run)
     assert {label: after[label] for label in before if label != SLOW} == {
         label: state for label, state in before.items() if label != SLOW}   # finished trials untouched
     assert after[SLOW][0] != before[SLOW][0] and after[SLOW][1:] == (True, 16)   # rerun from the start
