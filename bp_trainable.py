@@ -17,7 +17,7 @@ def backprop_errors(params, s, t, act, output_mask=None):
     acts = [s] + [act.f(mu) for mu in mus[:-1]]
     errors = [output_error(t, mus[-1], output_mask)]
     for l in range(len(mus) - 1, 0, -1):
-        errors.insert(0, act.df(mus[l - 1]) * params.back(l, errors[0]))
+        errors.insert(0, act.times_df(mus[l - 1], params.back(l, errors[0])))
     return acts, errors
 
 

@@ -69,7 +69,7 @@ def energy(errors):
 
 def value_gradients(params, xs, errors, act):
     """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1."""
-    return [e - act.df(x) * params.back(l, e_next)
+    return [e - act.times_df(x, params.back(l, e_next))
             for l, (x, e, e_next) in enumerate(zip(xs, errors[:-1], errors[1:]), 1)]
 
 

@@ -506,8 +506,8 @@ def _is_grid(value):
 
 
 _GRID = {"$ref": "#/$defs/Grid"}
-_OWN_TASK = {"type": "object", "required": ["name"], "description": "an experiment's own task: its "
-             "Config (checked by main.py) says which other keys it takes",
+_OWN_TASK = {"type": "object", "description": "an experiment's own task: its Config (checked by "
+             "main.py) says which other keys it takes",
              "properties": {"name": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"}}}
 
 
