@@ -105,7 +105,7 @@ def _ns_pids(ns):
     return [int(p) for p in result.stdout.split() if p.isdigit() and int(p) != os.getpid()]
 
 
-def _kill_namespace_processes(ns, grace=10.0, timeout=30.0):
+def _kill_namespace_processes(ns, grace=2.0, timeout=30.0):
     """SIGTERM, then SIGKILL, every process living in network namespace `ns` (all started here)."""
     deadline = time.monotonic() + timeout
     term_sent_at = None

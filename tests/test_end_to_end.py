@@ -1,4 +1,6 @@
 """The quick profiles through real Ray (main.py) and the analysis (analysis_v1.py)."""
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -7,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import analysis_v1
 import results
 from utils import resolve_config_path
 
@@ -21,12 +24,19 @@ def results_dir(tmp_path, monkeypatch):
     return tmp_path / "results"
 
 
-def run_cli(script, config, out=None):
-    args = [sys.executable, script, "-c", config, "--profile", "quick"]
-    args += ["--out", str(out)] if out else []
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+def run_cli(script, config):
+    done = subprocess.run([sys.executable, script, "-c", config, "--profile", "quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done.stdout
+
+
+def analyse(config, out):
+    """analysis_v1.py's main in this process (it starts no Ray and trains nothing); its output."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert analysis_v1.main(["-c", config, "--profile", "quick", "--out", str(out)]) == 0
+    return printed.getvalue()
 
 
 def current_rows(config, profile="quick", overrides=()):
@@ -40,7 +50,7 @@ def run_and_analyse(config, tmp_path, panels):
     """Run a config's quick profile and its analysis; check every file; return the rows and summary."""
     out = tmp_path / "figures"
     run_cli("main.py", config)
-    summary = run_cli("analysis_v1.py", config, out)
+    summary = analyse(config, out)
     for panel in panels:
         for suffix in (".png", ".pdf", "-summary.txt"):
             assert (out / f"{panel}-quick{suffix}").stat().st_size > 0
