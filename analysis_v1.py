@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+from matplotlib import pyplot  # noqa: E402
 
 from analysis_utils import Panel, set_style  # noqa: E402
 import results  # noqa: E402
@@ -110,6 +111,7 @@ def main(argv=None):
     for panel in panels:
         print(write_panel(panel, out, panel.name + suffix))
         print(f"  -> {out / panel.name}{suffix}.png", flush=True)
+        pyplot.close(panel.figure)
     return 0
 
 
