@@ -4,7 +4,7 @@ The same packed networks as PC (network.py), with no value nodes; the weight gra
 local products of errors and presynaptic activities (`params.gradients`), fed BP's errors.
 """
 from network import feedforward, output_error
-from rules import Rule
+from rules import Rule, feedforward_step, no_settings
 
 
 def backprop_errors(params, s, t, act, output_mask=None):
@@ -22,20 +22,9 @@ def backprop_errors(params, s, t, act, output_mask=None):
 
 
 def bp_step(params, optimizer, s, t, act, settings=None, output_mask=None, trace=None):
-    """One forward, one backward, one optimizer step. Returns the loss before the update [M].
-
-    BP has no settings; `trace`, when given, sees the feed-forward hidden state (the
-    pre-activations, as PC's value nodes) once, as step 0.
-    """
-    acts, errors = backprop_errors(params, s, t, act, output_mask)
-    if trace is not None:
-        trace(0, feedforward(params, s, act)[:-1], errors)
-    optimizer.step(params, params.gradients(acts, errors))
-    return 0.5 * errors[-1].square().sum(dim=(1, 2))
-
-
-def no_settings(members, dtype, device):
-    return None
+    """One forward, one backward, one optimizer step; returns the loss before the update [M]. BP has
+    no settings."""
+    return feedforward_step(backprop_errors, params, optimizer, s, t, act, output_mask, trace)
 
 
 RULE = Rule("bp", bp_step, no_settings)

@@ -255,6 +255,8 @@ def _check_per_layer(config):
                 raise _error(f"optimizer.lr[{l}]", "a layer with a bias needs one rate (its bias shares it)")
     if config.error_units is not None and max(config.error_units) >= model.sizes[-1]:
         raise _error("error_units", f"output units are 0..{model.sizes[-1] - 1}, got {config.error_units}")
+    if config.rule == "tp" and model.activation != "identity":
+        raise _error("rule", "tp (target propagation) is defined for linear networks: use activation: identity")
     steps = config.pc.update_p_at
     if isinstance(steps, list) and max(steps) >= config.pc.T:
         raise _error("pc.update_p_at", f"steps must be < T ({config.pc.T})")

@@ -256,7 +256,7 @@ def sign_only_step(params, optimizer, s, t, act, settings, output_mask=None, tra
     return 0.5 * errors[-1].square().sum(dim=(1, 2))
 
 
-SIGN_RULE = Rule("sign", sign_only_step, bpt.no_settings)
+SIGN_RULE = Rule("sign", sign_only_step, rules.no_settings)
 
 
 def test_a_third_rule_registered_by_name_trains_through_the_engine(monkeypatch):
