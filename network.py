@@ -148,6 +148,12 @@ def _init_abs_normal(w, generator, std=1.0, mean=0.0):
     return torch.nn.init.normal_(w, mean, std, generator=generator).abs_()
 
 
+def _init_given(w, generator, values):
+    if tuple(w.shape) != (len(values), len(values[0])):
+        raise ValueError(f"given weights of shape {len(values)}x{len(values[0])} for a layer of {tuple(w.shape)}")
+    return w.copy_(torch.tensor(values, dtype=w.dtype))
+
+
 def _init_torch_default(w, generator):
     return torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
 
@@ -161,6 +167,7 @@ INITS = {
     "xavier_uniform": (_init_xavier_uniform, {"gain": 1.0}),
     "orthogonal": (_init_orthogonal, {"gain": 1.0}),
     "torch_default": (_init_torch_default, {}),
+    "given": (_init_given, {"values": None}),   # the weights themselves, a matrix [out][in]
 }
 
 

@@ -140,7 +140,14 @@ class PretrainedInit(Section):
     member: Index = Field(0, description="which member of that run's trial")
 
 
-LAYER_INIT_MODELS = {name: _init_model(name, defaults) for name, (_, defaults) in INITS.items()}
+class GivenInit(Section):
+    """Weights given in the config (e.g. fixed output weights)."""
+    name: Literal["given"] = Field(description="set the weights to the given values")
+    values: _nonempty(_nonempty(Number)) = Field(description="the weight matrix [out][in]")
+
+
+LAYER_INIT_MODELS = {**{name: _init_model(name, defaults) for name, (_, defaults) in INITS.items()
+                        if name != "given"}, "given": GivenInit}
 INIT_MODELS = {**LAYER_INIT_MODELS, "pretrained": PretrainedInit}
 
 
@@ -248,6 +255,11 @@ def _check_per_layer(config):
             raise _error(key, f"needs one entry per weight layer ({layers})")
     for l, mask in enumerate(model.masks or []):
         _check_matrix(f"model.masks[{l}]", mask, model.sizes, l, "0/1 matrix")
+    inits = model.init if isinstance(model.init, list) else [model.init] * layers
+    for l, init in enumerate(inits):
+        if init.name == "given":
+            key = f"model.init[{l}].values" if isinstance(model.init, list) else "model.init.values"
+            _check_matrix(key, init.values, model.sizes, l, "matrix of weights")
     for l, rates in enumerate(lr if isinstance(lr, list) else []):
         if isinstance(rates, list):
             _check_matrix(f"optimizer.lr[{l}]", rates, model.sizes, l, "matrix of rates")

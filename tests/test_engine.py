@@ -15,7 +15,8 @@ import optim
 import pc_trainable as pct
 import rules
 from rules import Rule
-from schema import SupervisedConfig
+from schema import SupervisedConfig, validate
+from utils import ConfigError
 from streams import StreamConfig
 
 DT = torch.float64
@@ -343,3 +344,23 @@ def test_weights_logged_between_reports_are_those_of_their_own_iteration():
     member = member_config(rule="bp", **FIG3A)
     every, once = train_rows([member], iterations=6, report_every=4)[0], train_rows([member], 6, 1)[0]
     assert every["weight_1_0"] == once["weight_1_0"] and len(set(every["weight_1_0"])) == 6
+
+
+def test_given_weights_are_set_as_written_and_a_fixed_given_layer_stays_so():
+    """The 1-2-2 net of the example_122 figure: w = (0, 0) learns, the output weights (1, 2) are fixed.
+    BP's first step from w = (0, 0) with target (1, 1) and lr 0.4 is (0.4, 0.8) (FIGURES.md)."""
+    member = member_config(rule="bp", data={"name": "fixed_pair", "input": [[1.0]], "target": [[1.0, 1.0]]},
+                           model={"sizes": [1, 2, 2], "trainable": [True, False],
+                                  "init": [{"name": "constant", "value": 0.0},
+                                           {"name": "given", "values": [[1.0, 0.0], [0.0, 2.0]]}]},
+                           optimizer={"lr": 0.4})
+    _, run = train_rows([member], iterations=1)
+    torch.testing.assert_close(run.params.weights[0][0], torch.tensor([[0.4], [0.8]], dtype=DT))
+    torch.testing.assert_close(run.params.weights[1][0], torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=DT))
+
+
+def test_given_weights_of_the_wrong_shape_are_a_config_error():
+    with pytest.raises(ConfigError, match=r"^config.model.init\[1\].values: expected a matrix of weights of 3 rows"):
+        validate(SupervisedConfig, {**member_config(), "model": {
+            "sizes": [4, 3, 3], "init": [{"name": "normal"}, {"name": "given", "values": [[1.0, 2.0, 3.0]]}]}},
+            "config")
