@@ -57,7 +57,8 @@ def deep_merge(base, overrides):
     """A copy of `base` with `overrides` merged in recursively (mappings merge, the rest replaces)."""
     out = copy.deepcopy(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and "grid_search" not in value:
+        if (isinstance(value, dict) and isinstance(out.get(key), dict) and "grid_search" not in value
+                and "grid_search" not in out[key]):   # a grid is replaced, not merged into
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -1,19 +1,11 @@
 """The 1-2-2 example (weight trajectories): hand-derived first steps and PC's straighter path."""
-import contextlib
-import io
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-import analysis_v1
 import results
-from utils import resolve_config_path
+from quick import run_quick
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "example_122/example_122"
 
 
@@ -24,11 +16,7 @@ def test_pc_goes_almost_straight_where_bp_zig_zags_and_both_first_steps_are_the_
     energy 0.5 |x|^2 + 0.5 (x_1 - 1)^2 + 0.5 (2 x_2 - 1)^2 is least at x = (0.5, 0.4), so its first step
     is lr (0.5, 0.4) = 1.3969543 (0.5, 0.4) (as long as BP's: |(0.4, 0.8)| = 1.397 |(0.5, 0.4)|)."""
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
-    done = subprocess.run([sys.executable, "main.py", "-c", CONFIG, "--profile", "quick"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert analysis_v1.main(["-c", CONFIG, "--profile", "quick", "--out", str(tmp_path / "out")]) == 0
+    run = run_quick(CONFIG, tmp_path / "out")
     source = pd.read_csv(tmp_path / "out" / "source_data" / "example_122-quick.csv")
     first = source[source["step"] == 1].set_index("rule")
     assert (first.loc["bp", "w_1"], first.loc["bp", "w_2"]) == pytest.approx((0.4, 0.8), abs=1e-12)
@@ -39,5 +27,4 @@ def test_pc_goes_almost_straight_where_bp_zig_zags_and_both_first_steps_are_the_
         w = path.sort_values("step")[["w_1", "w_2"]].to_numpy()
         ratios[rule] = np.linalg.norm(np.diff(w, axis=0), axis=1).sum() / np.linalg.norm(w[-1] - w[0])
     assert ratios["pc"] < 1.15 < 1.5 < ratios["bp"]
-    run = results.current_run(results.run_home(resolve_config_path(CONFIG), "quick"))
     assert len(results.load_rows(run)) == 2 * 15

@@ -2,10 +2,14 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis_utils import RULE_MARKERS, RULE_ORDER, Comparison, Panel, rule_label
+from analysis_utils import RULE_MARKERS, RULE_ORDER, Comparison, Panel, rule_label, rule_lineplot
 
 # Median target alignment read off the published Fig. 3e.
 PAPER_BP_MEDIAN = {1: "1.0", 4: "≈0.8", 10: "≈0.55", 20: "≈0.3–0.4", 25: "≈0.3–0.4"}
+# Mean target alignment read off the published TP panel (3 seeds; L=4 is one near-singular seed).
+PAPER_XAVIER = {("BP", 2): "≈0.92", ("BP", 4): "≈0.82", ("BP", 6): "≈0.72", ("BP", 10): "≈0.57",
+                ("BP", 15): "≈0.39", ("PC", 15): "≈0.90"}   # the identity/Xavier-uniform line plot
+PAPER_TP = {("TP", 1): "1.0", ("TP", 2): "1.0", ("TP", 4): "≈0.33 (seed-dependent)", ("TP", 5): "1.0"}
 
 
 def fig3e(df):
@@ -25,3 +29,45 @@ def fig3e(df):
         comparisons.append(Comparison("PC fraction >= 0.8 over L>1", (deep >= 0.8).mean(), "most"))
     source = data.drop(columns="Rule").sort_values(["rule", "num_layers", "seed"])
     return [Panel("fig3e", fig, source.reset_index(drop=True), comparisons)]
+
+
+def depth_lines(data, hue_panels, title):
+    """Mean target alignment with 68% CI over seeds vs depth, one axis per value of `hue_panels`."""
+    values = list(dict.fromkeys(data[hue_panels]))
+    fig, axes = plt.subplots(1, len(values), figsize=(5 * len(values), 4.2), squeeze=False, sharey=True)
+    for ax, value in zip(axes[0], values):
+        rule_lineplot(data[data[hue_panels] == value], "num_layers", "target_alignment", ax)
+        ax.set(xlabel="number of layers", ylabel="target alignment", ylim=(None, 1.02), title=f"{title} {value}")
+    return fig
+
+
+def alignment_table(df, by):
+    """Seed means of the target alignment per rule, `by` and depth, and the rows plotted."""
+    data = rule_label(df.rename(columns={"model.num_layers": "num_layers"}))
+    columns = ["rule", "Rule", *by, "num_layers", "seed", "target_alignment", "target_alignment_angle"]
+    return data[columns], data.groupby(["Rule", *by, "num_layers"])["target_alignment"].mean()
+
+
+def ta_depth_tp(df):
+    """PC, BP and target propagation at depths 1, 2, 4, 5 (mean and 68% CI over seeds)."""
+    data, means = alignment_table(df.assign(panel="all rules"), ["panel"])
+    comparisons = [Comparison(f"{rule} mean at L={depth}", value, PAPER_TP.get((rule, depth), "–"))
+                   for (rule, _, depth), value in means.items()]
+    source = data.drop(columns=["Rule", "panel"]).sort_values(["rule", "num_layers", "seed"])
+    return [Panel("ta_depth_tp", depth_lines(data, "panel", ""), source.reset_index(drop=True), comparisons)]
+
+
+def ta_depth_init(df):
+    """Xavier-uniform vs orthogonal initialisation (lr 0.001), and the orthogonal check at two lrs."""
+    df = df.rename(columns={"model.init.name": "init", "optimizer.lr": "lr"})
+    data, means = alignment_table(df, ["init", "lr"])
+    main = data[data["lr"] == 0.001]
+    orthogonal = data[data["init"] == "orthogonal"].assign(panel=lambda d: "lr " + d["lr"].map("{:g}".format))
+    figure = depth_lines(main, "init", "init")
+    check = depth_lines(orthogonal, "panel", "orthogonal,")
+    comparisons = [Comparison(f"{rule} {init} lr {lr:g} mean at L={depth}", value,
+                              "1.0" if init == "orthogonal" else PAPER_XAVIER.get((rule, depth), "–"))
+                   for (rule, init, lr, depth), value in means.items()]
+    source = data.drop(columns="Rule").sort_values(["rule", "init", "lr", "num_layers", "seed"]).reset_index(drop=True)
+    return [Panel("ta_depth_init", figure, source[source["lr"] == 0.001].reset_index(drop=True), comparisons),
+            Panel("ta_depth_init_orthogonal", check, source[source["init"] == "orthogonal"].reset_index(drop=True))]

@@ -1,0 +1,23 @@
+"""A config's quick profile through main.py (real Ray, a subprocess) and analysis_v1.py (in this
+process: it starts no Ray and trains nothing). RESULTS_DIR is the caller's."""
+import contextlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import analysis_v1
+import results
+from utils import resolve_config_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_quick(config, out):
+    """Run and analyse `config --profile quick` (figures into `out`); returns the current run folder."""
+    done = subprocess.run([sys.executable, "main.py", "-c", config, "--profile", "quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert analysis_v1.main(["-c", config, "--profile", "quick", "--out", str(out)]) == 0
+    return results.current_run(results.run_home(resolve_config_path(config), "quick"))
