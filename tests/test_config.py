@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from schema import Document, SupervisedConfig, json_schema, load_experiment, show_config
-from utils import EXPERIMENTS_DIR, ConfigError, apply_override, expand_grid, pack_trials
+from utils import EXPERIMENTS_DIR, ConfigError, apply_override, deep_merge, expand_grid, pack_trials
 
 GOOD = textwrap.dedent("""
     stop: {training_iteration: 3}
@@ -270,3 +270,9 @@ def test_a_grid_may_be_a_range_of_integers_and_a_bad_range_is_named():
         expand_grid({"seed": {"grid_search": {"range": [0.5, 4]}}}, "config")
     with pytest.raises(ConfigError, match="^config.seed.grid_search: expected a non-empty list"):
         expand_grid({"seed": {"grid_search": {"range": [4, 0]}}}, "config")
+
+
+def test_a_variant_or_profile_value_replaces_a_grid_instead_of_merging_into_it():
+    base = {"init": {"grid_search": [{"name": "a"}, {"name": "b"}]}, "lr": 0.1}
+    assert deep_merge(base, {"init": {"name": "c"}}) == {"init": {"name": "c"}, "lr": 0.1}
+    assert deep_merge({"init": {"name": "a", "std": 1}}, {"init": {"std": 2}}) == {"init": {"name": "a", "std": 2}}
