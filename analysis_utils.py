@@ -62,7 +62,7 @@ def rule_lineplot(data, x, y, ax, log_x=False, **kwargs):
     import seaborn as sns
     order = [r for r in RULE_ORDER if r in set(data["Rule"])] + sorted(set(data["Rule"]) - set(RULE_ORDER))
     sns.lineplot(data=data, x=x, y=y, hue="Rule", hue_order=order, style="Rule", style_order=order,
-                 markers=RULE_MARKERS, dashes=False, errorbar=("ci", 68), err_style="bars", ax=ax,
+                 markers=RULE_MARKERS, dashes=False, errorbar=("ci", 68), seed=0, err_style="bars", ax=ax,
                  **kwargs)
     if log_x:
         ax.set_xscale("log")

@@ -3,22 +3,25 @@
 The same packed networks as PC (network.py), with no value nodes; the weight gradients are the same
 local products of errors and presynaptic activities (`params.gradients`), fed BP's errors.
 """
-from network import feedforward, output_error
+from network import feedforward, output_errors
 from rules import Rule, feedforward_step, no_settings
 
 
 def backprop_errors(params, s, t, act, output_mask=None):
-    """Presynaptic activities a_{l-1} and backpropagated errors for every layer l = 1..L.
+    """Presynaptic activities a_{l-1}, backpropagated errors for every layer l = 1..L, and the output
+    residual t - o.
 
-    eps_L = t - o and eps_l = f'(mu_l) * (eps_{l+1} W_{l+1}), so -eps_l^T a_{l-1} is dLoss/dW_l for
-    Loss = 0.5 * sum((o - t)^2): the same local gradients serve both rules.
+    eps_L = -dLoss/dmu_L (t - o for a linear output) and eps_l = f'(mu_l) * (eps_{l+1} W_{l+1}), so
+    -eps_l^T a_{l-1} is dLoss/dW_l for Loss = 0.5 * sum((o - t)^2): the same local gradients serve
+    both rules.
     """
     mus = feedforward(params, s, act)
     acts = [s] + [act.f(mu) for mu in mus[:-1]]
-    errors = [output_error(t, mus[-1], output_mask)]
+    residual, eps_out = output_errors(t, mus[-1], act, output_mask)
+    errors = [eps_out]
     for l in range(len(mus) - 1, 0, -1):
         errors.insert(0, act.times_df(mus[l - 1], params.back(l, errors[0])))
-    return acts, errors
+    return acts, errors, residual
 
 
 def bp_step(params, optimizer, s, t, act, settings=None, output_mask=None, trace=None):

@@ -15,9 +15,10 @@ import math
 
 import torch
 
-from metrics import ERROR_PREFIX, METRICS, Observation
-from network import ACTIVATIONS, Params, init_params, masked, predict
+from metrics import ERROR_PREFIX, METRICS, NEEDS, Observation
+from network import ACTIVATIONS, Params, feedforward, init_params, masked, predict
 from optim import OPTIMIZERS
+from pc_trainable import relaxed_state, settings_of as pc_settings_of
 import results
 from rules import get_rule
 from streams import STREAMS
@@ -57,6 +58,10 @@ class Learner:
     `learn` takes a batch (s, t) for every member and an optional mask (broadcastable to the output
     [M, B, n_out]) of the output units whose error counts, e.g. only the action a member chose. The
     first batch of an iteration is its probe: the metrics compare the outputs on it before and after.
+    `keep` names what the metrics need besides (metrics.NEEDS): the probe's hidden state at the end
+    of inference ("inferred"), its feed-forward hidden state before learning and the state PC's
+    inference anticipates ("prospective", with `pc_settings`), the weights before the iteration and
+    at the start ("weight_history").
     """
     params: Params
     act: object
@@ -64,15 +69,23 @@ class Learner:
     rule: object
     settings: object
     error_units: torch.Tensor = None   # [n_out] static mask from the config's error_units
-    keep_inferred: bool = False        # keep the probe's hidden state at the end of inference
+    keep: frozenset = frozenset()
+    pc_settings: object = None
     probe: tuple = None
     before: torch.Tensor = None
     loss: torch.Tensor = 0
     inferred: list = None
+    hidden_before: list = None
+    anticipated: list = None
+    weights_before: list = None
+    initial_weights: list = None
 
     def begin(self):
         """Start an iteration: no probe yet, no loss."""
         self.probe, self.before, self.loss, self.inferred = None, None, 0, None
+        if "weight_history" in self.keep:
+            self.weights_before = [w.clone() for w in self.params.weights]
+            self.initial_weights = self.initial_weights or self.weights_before
 
     def predict(self, s):
         """Feed-forward outputs [M, B, n_out] (value nodes are transparent)."""
@@ -80,12 +93,15 @@ class Learner:
 
     def learn(self, s, t, mask=None, trace=None):
         """One step of the learning rule on (s, t); returns the loss before the update [M]."""
-        if self.probe is None:
-            self.probe, self.before = (s, t), self.predict(s)
-            if self.keep_inferred:
-                trace = self.keeping_inferred(trace)
         if self.error_units is not None:
             mask = self.error_units if mask is None else mask * self.error_units
+        if self.probe is None:
+            self.probe, self.before = (s, t), self.predict(s)
+            if "inferred" in self.keep:
+                trace = self.keeping_inferred(trace)
+            if "prospective" in self.keep:
+                self.hidden_before = feedforward(self.params, s, self.act)[:-1]
+                self.anticipated = relaxed_state(self.params, s, t, self.act, self.pc_settings, mask)
         loss = self.rule.step(self.params, self.optimizer, s, t, self.act, self.settings, mask, trace)
         self.loss = self.loss + loss
         return loss
@@ -102,7 +118,8 @@ class Learner:
         after = None if self.probe is None else self.predict(self.probe[0])
         loss = self.loss if torch.is_tensor(self.loss) else torch.zeros_like(self.params.weights[0][:, 0, 0])
         return Observation(self.params, self.act, task, self.probe, self.before, after, loss,
-                           self.inferred)
+                           self.inferred, self.hidden_before, self.anticipated, self.weights_before,
+                           self.initial_weights)
 
 
 def run_batches(stream, iteration, learner):
@@ -129,9 +146,11 @@ class PackedRun:
         optimizer = OPTIMIZERS[first["optimizer"]["name"]](
             params, lr, weight_decay=first["optimizer"]["weight_decay"])
         rule = get_rule(first["rule"])
-        learner = Learner(params, ACTIVATIONS[first["model"]["activation"]], optimizer, rule,
-                          rule.settings(members, dtype, device),
-                          error_units_mask(first, dtype, device), "inferred" in first["log"])
+        act = ACTIVATIONS[first["model"]["activation"]].with_output(first["model"]["output_activation"])
+        learner = Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
+                          error_units_mask(first, dtype, device),
+                          frozenset(NEEDS[name] for name in first["log"] if name in NEEDS),
+                          pc_settings_of(members, dtype, device))
         task = task_class(first["data"]["name"])(first["data"], [m["seed"] for m in members],
                                                  device, dtype)
         return cls(learner, task, [METRICS[name] for name in first["log"]])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from network import predict
+from network import feedforward, predict
 
 
 @dataclass
@@ -17,8 +17,12 @@ class Observation:
 
     `probe` is the iteration's first training batch (s, t); `before`/`after` are the feed-forward
     outputs on it before and after the iteration's updates; `loss` is the training loss [M] summed
-    over the iteration's batches (each taken before its update); `inferred` the hidden state
-    [x_1, ..., x_{L-1}] (each [M, B, n_l]) at the end of inference on the probe, when kept.
+    over the iteration's batches (each taken before its update). Kept only when a metric needs them
+    (NEEDS), hidden states being lists [x_1, ..., x_{L-1}] of [M, B, n_l]: `inferred`, the hidden
+    state at the end of inference on the probe; `hidden_before`, its feed-forward hidden state
+    before the update (x-); `anticipated`, the state PC's inference reaches on it with the weights
+    before the update (x+); `weights_before` and `initial_weights`, the weights before the
+    iteration and before the first.
     """
     params: object
     act: object
@@ -28,6 +32,10 @@ class Observation:
     after: torch.Tensor
     loss: torch.Tensor
     inferred: list = None
+    hidden_before: list = None
+    anticipated: list = None
+    weights_before: list = None
+    initial_weights: list = None
 
 
 def cosine(a, b):
@@ -79,6 +87,26 @@ def inferred(obs):
     return {f"inferred_{l}": x[:, 0, :] for l, x in enumerate(obs.inferred, 1)}
 
 
+def prospective_index(obs):
+    """PI of every hidden layer on the probe: cos(x' - x-, x+ - x-), with x- the feed-forward hidden
+    state before the update, x+ the state PC's inference anticipates with those weights and x' the
+    feed-forward state after the update: prospective_index_<l> for hidden layers l = 0..L-2."""
+    after = feedforward(obs.params, obs.probe[0], obs.act)[:-1]
+    if not after:
+        return {}
+    layers = zip(obs.hidden_before, obs.anticipated, after)
+    return {"prospective_index": torch.stack([cosine(x_after - x, x_plus - x) for x, x_plus, x_after in layers], 1)}
+
+
+def weight_path(obs):
+    """Per weight layer l = 0..L-1: weight_step_<l> = ||W_l after - W_l before the iteration||_F
+    (summed over iterations: the path length) and weight_displacement_<l> = ||W_l - W_l at the
+    start||_F (the final one: the displacement)."""
+    def norms(reference):
+        return torch.stack([(w - r).flatten(1).norm(dim=1) for w, r in zip(obs.params.weights, reference)], 1)
+    return {"weight_step": norms(obs.weights_before), "weight_displacement": norms(obs.initial_weights)}
+
+
 METRICS = {
     "prediction": prediction,
     "target_alignment": target_alignment,
@@ -86,7 +114,12 @@ METRICS = {
     "test_error": test_error,
     "weights": weights,
     "inferred": inferred,
+    "prospective_index": prospective_index,
+    "weight_path": weight_path,
 }
+
+# What a metric needs the learner to keep (engine.Learner.keep).
+NEEDS = {"inferred": "inferred", "prospective_index": "prospective", "weight_path": "weight_history"}
 
 # Columns that score a diverged member as a total failure (the paper plots error 1.0 for them).
 ERROR_PREFIX = "test_error"

@@ -20,13 +20,23 @@ import torch.nn.functional as F
 @dataclass(frozen=True)
 class Activation:
     """An activation f and its derivative f' (both elementwise, taking the pre-activation); f' is
-    None for the identity, whose derivative is 1."""
+    None for the identity, whose derivative is 1. With `on_output` f is also the output layer's
+    activation, o = f(mu_L); otherwise the output is linear, o = mu_L."""
     f: callable
     df: callable = None
+    on_output: bool = False
 
     def times_df(self, x, g):
         """f'(x) * g; g itself for the identity (exactly what multiplying by 1 gives, one op less)."""
         return g if self.df is None else self.df(x) * g
+
+    def output(self, mu):
+        """The network's output o from the output layer's pre-activation mu_L."""
+        return self.f(mu) if self.on_output else mu
+
+    def with_output(self, on_output):
+        """This activation, applied to the output layer too or not."""
+        return replace(self, on_output=on_output)
 
 
 def _sigmoid_df(x):
@@ -99,8 +109,20 @@ class Params:
 
 
 def output_error(t, o, mask=None):
-    """eps_L = t - o, restricted to the output units where `mask` (broadcastable to o) is 1."""
+    """t - o, restricted to the output units where `mask` (broadcastable to o) is 1."""
     return t - o if mask is None else (t - o) * mask
+
+
+def output_errors(t, mu, act, mask=None):
+    """(residual t - o, eps_L) at the output layer: eps_L = -dLoss/dmu_L for Loss = 0.5*||t - o||^2,
+    i.e. the residual itself for a linear output and f'(mu_L) * residual for o = f(mu_L)."""
+    residual = output_error(t, act.output(mu), mask)
+    return residual, (act.times_df(mu, residual) if act.on_output else residual)
+
+
+def output_loss(residual):
+    """0.5 * sum of the squared residual over batch and units, per member -> [M]."""
+    return 0.5 * residual.square().sum(dim=(1, 2))
 
 
 def linear(a, weight, bias):
@@ -120,8 +142,8 @@ def feedforward(params, s, act):
 
 
 def predict(params, s, act):
-    """Feed-forward output o = mu_L (value nodes are transparent at evaluation)."""
-    return feedforward(params, s, act)[-1]
+    """Feed-forward output o (value nodes are transparent at evaluation)."""
+    return act.output(feedforward(params, s, act)[-1])
 
 
 def _init_constant(w, generator, value=1.0):

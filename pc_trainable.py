@@ -9,11 +9,11 @@ tensors ([M, B, n]); nothing uses autograd. The network is reached only through 
 operations (`params.layer`, `params.back`, `params.gradients`), so any packed model providing them
 runs the same inference.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from network import feedforward, output_error
+from network import feedforward, output_errors, output_loss
 from rules import Rule
 
 
@@ -24,14 +24,18 @@ class PCSettings:
     inference_lr: torch.Tensor
     x_lr_discount: torch.Tensor
     update_p_at: frozenset   # inference steps (0..T-1) at which the weights are updated
+    x_steps: int = None      # the value nodes move at steps 0..x_steps-1 (None: all but the last)
 
 
 def update_steps(update_p_at, T):
-    """Resolve the YAML's update_p_at ('last', 'all' or a list of steps) to a set of steps."""
+    """Resolve the YAML's update_p_at ('last', 'all', a list of steps or {range: [start, stop(,
+    step)]}) to a set of steps."""
     if update_p_at == "last":
         return frozenset([T - 1])
     if update_p_at == "all":
         return frozenset(range(T))
+    if isinstance(update_p_at, dict):
+        return frozenset(range(*update_p_at["range"]))
     return frozenset(update_p_at)
 
 
@@ -44,13 +48,14 @@ def settings_of(members, dtype, device):
 
     return PCSettings(T=pc["T"], inference_lr=per_member("inference_lr"),
                       x_lr_discount=per_member("x_lr_discount"),
-                      update_p_at=update_steps(pc["update_p_at"], pc["T"]))
+                      update_p_at=update_steps(pc["update_p_at"], pc["T"]), x_steps=pc["freeze_x_at"])
 
 
 def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
-    """Presynaptic activities a_{l-1} and errors eps_l for every layer l = 1..L.
+    """Presynaptic activities a_{l-1}, errors eps_l for every layer l = 1..L, and the output residual.
 
-    a_0 = s, a_l = f(x_l); eps_l = x_l - mu_l for hidden layers and eps_L = t - mu_L.
+    a_0 = s, a_l = f(x_l); eps_l = x_l - mu_l for hidden layers; at the output the residual is
+    t - o and eps_L = -dLoss/dmu_L (the residual itself for a linear output, network.output_errors).
     mu_1 = W_1 s + b_1 does not change during inference (s is clamped), so a caller may pass it in
     and skip the widest matmul of every step.
     """
@@ -58,13 +63,14 @@ def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
     if mu_1 is None:
         mu_1 = params.layer(0, s)
     mus = [mu_1] + [params.layer(l, a) for l, a in enumerate(acts[1:], 1)]
-    errors = [x - mu for x, mu in zip(xs, mus[:-1])] + [output_error(t, mus[-1], output_mask)]
-    return acts, errors
+    residual, eps_out = output_errors(t, mus[-1], act, output_mask)
+    return acts, [x - mu for x, mu in zip(xs, mus[:-1])] + [eps_out], residual
 
 
-def energy(errors):
-    """E per member: sum_l 0.5 * sum over batch and units of eps_l^2 -> [M]."""
-    return sum(0.5 * e.square().sum(dim=(1, 2)) for e in errors)
+def energy(errors, residual):
+    """E per member: sum over hidden layers and over batch and units of 0.5 * eps_l^2, plus the loss
+    0.5 * ||t - o||^2 -> [M]."""
+    return sum(0.5 * e.square().sum(dim=(1, 2)) for e in errors[:-1]) + output_loss(residual)
 
 
 def value_gradients(params, xs, errors, act):
@@ -78,36 +84,49 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
 
     x_l starts at the feed-forward prediction mu_l. For step k = 0..T-1: errors and E_k are computed at
     the current x; if k is an update step the weights take an optimizer step on dE/dW at that state;
-    every x takes x <- x - gamma * dE/dx (with the same state's gradients); then, if E_k >= E_{k-1}
-    (the energy did not decrease), gamma <- gamma * x_lr_discount for the following steps. gamma
-    restarts at `inference_lr` for every batch. Returns the per-member loss before the update [M].
+    if k < x_steps (by default every step but the last) every x takes x <- x - gamma * dE/dx (with
+    the same state's gradients), then, if E_k >= E_{k-1} (the energy did not decrease),
+    gamma <- gamma * x_lr_discount for the following steps. gamma restarts at `inference_lr` for
+    every batch. Returns the per-member loss before the update [M].
     """
     mus = feedforward(params, s, act)
     xs, mu_1 = mus[:-1], mus[0]
     gamma = settings.inference_lr.clone()
     discount = settings.x_lr_discount
     previous = None
+    x_steps = settings.T - 1 if settings.x_steps is None else min(settings.x_steps, settings.T - 1)
     for k in range(settings.T):
         if mu_1 is None:   # the first layer's weights changed at the previous step
             mu_1 = params.layer(0, s)
-        acts, errors = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
+        acts, errors, residual = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
         if trace is not None:
             trace(k, xs, errors)
-        current = energy(errors)
+        current = energy(errors, residual)
         if k == 0:
-            loss = 0.5 * errors[-1].square().sum(dim=(1, 2))
-        last = k == settings.T - 1
-        x_grads = None if last else value_gradients(params, xs, errors, act)
+            loss = output_loss(residual)
+        moves = k < x_steps
+        x_grads = value_gradients(params, xs, errors, act) if moves else None
         if k in settings.update_p_at:
             optimizer.step(params, params.gradients(acts, errors))
             mu_1 = None
-        if not last:
+        if moves:
             step = gamma[:, None, None]
             xs = [x - step * g for x, g in zip(xs, x_grads)]
             if previous is not None:
                 gamma = torch.where(current >= previous, gamma * discount, gamma)
             previous = current
     return loss
+
+
+def relaxed_state(params, s, t, act, settings, output_mask=None):
+    """x+: the hidden state [x_1, ..., x_{L-1}] PC's inference reaches on (s, t) with the weights
+    held fixed (the same inference as pc_step, without its weight updates)."""
+    kept = {}
+
+    def keep(k, xs, errors):
+        kept["xs"] = xs
+    pc_step(params, None, s, t, act, replace(settings, update_p_at=frozenset()), output_mask, keep)
+    return kept["xs"]
 
 
 RULE = Rule("pc", pc_step, settings_of)

@@ -5,7 +5,7 @@ that module and imports it on first use, so the rule modules may import `Rule` f
 from dataclasses import dataclass
 import importlib
 
-from network import feedforward
+from network import feedforward, output_loss
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,14 @@ class Rule:
 
 def feedforward_step(errors_of, params, optimizer, s, t, act, output_mask=None, trace=None):
     """One step of a rule without value nodes (BP, TP): the layer errors from
-    `errors_of(params, s, t, act, output_mask) -> (acts, errors)`, then every layer at once on its
-    local gradient. Returns the loss 0.5 * sum((o - t)^2) before the update [M]; `trace` sees the
+    `errors_of(params, s, t, act, output_mask) -> (acts, errors, residual)`, then every layer at
+    once on its local gradient. Returns the loss 0.5 * sum((o - t)^2) before the update [M]; `trace` sees the
     feed-forward hidden state (the pre-activations, as PC's value nodes) once, as step 0."""
-    acts, errors = errors_of(params, s, t, act, output_mask)
+    acts, errors, residual = errors_of(params, s, t, act, output_mask)
     if trace is not None:
         trace(0, feedforward(params, s, act)[:-1], errors)
     optimizer.step(params, params.gradients(acts, errors))
-    return 0.5 * errors[-1].square().sum(dim=(1, 2))
+    return output_loss(residual)
 
 
 def no_settings(members, dtype, device):

@@ -50,8 +50,9 @@ def _check_keys(model, value):
     """null stands for {}; unknown and missing keys are errors naming the allowed ones."""
     keys, required = _keys_of(model)
     value = {} if value is None else value
-    if not isinstance(value, dict):
-        raise _error("", f"expected a mapping with keys {', '.join(keys)}, got {value!r}")
+    if not isinstance(value, dict):   # a type mismatch: in a union, the other alternatives speak too
+        raise PydanticCustomError("mapping_type", "{message}",
+                                  {"message": f"expected a mapping with keys {', '.join(keys)}, got {value!r}"})
     unknown = [key for key in value if key not in keys]
     if unknown:
         raise _error(str(unknown[0]), f"unknown key; allowed: {', '.join(sorted(keys))}")
@@ -168,7 +169,9 @@ class ModelConfig(Section):
     num_layers: Optional[Count] = Field(None, description="weight layers (null: from sizes)")
     width: Optional[Count] = Field(None, description="units of every hidden layer, with num_layers")
     activation: Literal[tuple(ACTIVATIONS)] = Field(
-        "identity", description="f of every hidden layer (the output layer is linear)")
+        "identity", description="f of every hidden layer (the output layer is linear unless "
+                                "output_activation)")
+    output_activation: bool = Field(False, description="apply f to the output layer too: o = f(mu_L)")
     bias: bool = Field(False, description="give every layer a bias (starting at zero, except "
                                           "with torch_default)")
     init: Union[_by_name(INIT_MODELS), Annotated[list[_by_name(LAYER_INIT_MODELS)], Field(min_length=1)]] = Field(
@@ -182,14 +185,25 @@ class ModelConfig(Section):
         None, description="per weight layer: false keeps that layer fixed (null: all learn)")
 
 
+class StepRange(Section):
+    """Inference steps as Python's range."""
+    range: Annotated[list[Index], Field(min_length=2, max_length=3)] = Field(
+        description="[start, stop] or [start, stop, step]: the steps start, start + step, ... < stop")
+
+
 class PCConfig(Section):
     """Predictive coding's inference (read by rule: pc)."""
     T: Count = Field(128, description="inference steps per batch")
     inference_lr: PositiveNumber = Field(0.1, description="step size gamma of the inference dynamics")
     x_lr_discount: Annotated[Number, Field(ge=0, le=1)] = Field(
         0.5, description="factor on gamma after a step that raises the energy")
-    update_p_at: Union[Literal["last", "all"], _nonempty(Index)] = Field(
-        "last", description="inference steps after which the weights learn: last, all, or a list of steps")
+    update_p_at: Union[Literal["last", "all"], _nonempty(Index), StepRange] = Field(
+        "last", description="inference steps at which the weights learn: last, all, a list of steps, "
+                            "or {range: [start, stop]}")
+    freeze_x_at: Optional[Index] = Field(
+        None, description="inference step from which the value nodes stay where they are, e.g. to "
+                          "update the weights on a frozen inferred state (null: they move at every "
+                          "step but the last)")
 
 
 class OptimizerConfig(Section):
@@ -270,8 +284,12 @@ def _check_per_layer(config):
     if config.rule == "tp" and model.activation != "identity":
         raise _error("rule", "tp (target propagation) is defined for linear networks: use activation: identity")
     steps = config.pc.update_p_at
-    if isinstance(steps, list) and max(steps) >= config.pc.T:
-        raise _error("pc.update_p_at", f"steps must be < T ({config.pc.T})")
+    if isinstance(steps, StepRange):
+        steps = range(*steps.range) if steps.range[2:] != [0] else []
+    if not isinstance(steps, str) and (not steps or max(steps) >= config.pc.T):
+        raise _error("pc.update_p_at", f"steps must be a non-empty set of steps < T ({config.pc.T})")
+    if config.pc.freeze_x_at is not None and config.pc.freeze_x_at >= config.pc.T:
+        raise _error("pc.freeze_x_at", f"must be < T ({config.pc.T})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,7 +367,7 @@ def _describe(errors, value, root):
     path, branch, first = located[0]
     if branch is not None:
         alternatives = [(p, e) for p, b, e in located if b == branch]
-        specific = [(p, e) for p, e in alternatives if not _is_mismatch(e)]
+        specific = [(p, e) for p, e in alternatives if not _is_mismatch(e) or len(p) > len(branch)]
         if specific:
             path, first = specific[0]
         else:
@@ -371,12 +389,18 @@ def _locate(error, value):
             node = node[part]
         elif isinstance(node, dict) and node.get("name") == part:
             continue                                                 # the choice `name` made
-        elif (node is None or isinstance(node, dict)) and i == len(error["loc"]) - 1:
+        elif (node is None or isinstance(node, dict)) and i == len(error["loc"]) - 1 and not _is_label(part):
             parts.append(part)                                       # a key not given
         elif branch is None:
             branch = _dotted(parts)                                  # an alternative of a union
     key = (error.get("ctx") or {}).get("key")
     return _join(_dotted(parts), key) if key else _dotted(parts), branch
+
+
+def _is_label(part):
+    """Whether a location part names a union alternative ("literal['last','all']", a model's class
+    name such as "StepRange"), not a key."""
+    return isinstance(part, str) and (any(c in part for c in "[]'") or part[:1].isupper() and part[1:2].islower())
 
 
 def _is_mismatch(error):

@@ -9,18 +9,20 @@ layer TP is BP; for a square invertible W_{l+1} the output moves along t - o to 
 """
 import torch
 
-from network import feedforward, output_error
+from network import feedforward, output_errors
 from rules import Rule, feedforward_step, no_settings
 
 
 def tp_errors(params, s, t, act, output_mask=None):
-    """Feed-forward activities a_{l-1} and target-propagated errors eps_l for every layer l = 1..L."""
+    """Feed-forward activities a_{l-1}, target-propagated errors eps_l for every layer l = 1..L, and
+    the output residual t - o."""
     mus = feedforward(params, s, act)
     acts = [s] + [act.f(mu) for mu in mus[:-1]]
-    errors = [output_error(t, mus[-1], output_mask)]
+    residual, eps_out = output_errors(t, mus[-1], act, output_mask)
+    errors = [eps_out]
     for l in range(len(mus) - 1, 0, -1):
         errors.insert(0, torch.matmul(errors[0], torch.linalg.pinv(params.weights[l]).transpose(1, 2)))
-    return acts, errors
+    return acts, errors, residual
 
 
 def tp_step(params, optimizer, s, t, act, settings=None, output_mask=None, trace=None):

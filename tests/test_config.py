@@ -50,14 +50,15 @@ def test_a_valid_file_expands_its_grid_and_packs_seeds_into_one_trial_per_rule(t
     assert [m["seed"] for m in experiment.trials[0]["members"]] == [0, 1, 2]
     assert {t["members"][0]["rule"] for t in experiment.trials} == {"pc", "bp"}
     member = experiment.trials[0]["members"][0]
-    assert member["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last"}
+    assert member["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last",
+                            "freeze_x_at": None}
     assert member["model"]["num_layers"] == 2
 
 
 def test_an_unknown_key_names_the_key_path_and_the_allowed_keys(tmp_path):
     message = error_of(tmp_path, GOOD.replace("sizes:", "sizez:"))
-    assert ("config.model.sizez: unknown key; allowed: activation, bias, init, masks, num_layers, sizes, "
-            "trainable, width") in message
+    assert ("config.model.sizez: unknown key; allowed: activation, bias, init, masks, num_layers, "
+            "output_activation, sizes, trainable, width") in message
 
 
 def test_a_wrong_type_names_the_key_and_the_expected_type(tmp_path):
@@ -186,7 +187,8 @@ def test_show_config_fills_in_the_defaults_and_keeps_the_grids(tmp_path):
     assert shown["stop"] == {"training_iteration": 2} and shown["resources_per_trial"] == {"cpu": 1.0, "gpu": 0.0}
     config = shown["config"]
     assert config["rule"] == {"grid_search": ["pc", "bp"]} and config["seed"] == {"grid_search": [0, 1, 2]}
-    assert config["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last"}
+    assert config["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last",
+                            "freeze_x_at": None}
     assert config["optimizer"] == {"name": "sgd", "lr": 0.2, "weight_decay": 0.0}
     assert config["model"]["num_layers"] == 2 and config["model"]["masks"] is None
     assert "profiles" not in shown

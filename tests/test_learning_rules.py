@@ -66,9 +66,9 @@ def oracle_linear(a, w, b):
     return mu if b is None else mu + b
 
 
-def oracle_energy(weights, biases, s, xs, t, f, mask=None):
-    """E = sum_l<L 0.5||x_l - mu_l||^2 + 0.5||m * (t - mu_L)||^2, summed over members, batch and units
-    (m = 1 unless an output mask is given)."""
+def oracle_energy(weights, biases, s, xs, t, f, mask=None, on_output=False):
+    """E = sum_l<L 0.5||x_l - mu_l||^2 + 0.5||m * (t - o)||^2, summed over members, batch and units
+    (m = 1 unless an output mask is given; o = mu_L, or f(mu_L) with on_output)."""
     a, E = s, 0
     for l, (w, b) in enumerate(zip(weights, biases)):
         mu = oracle_linear(a, w, b)
@@ -76,15 +76,16 @@ def oracle_energy(weights, biases, s, xs, t, f, mask=None):
             E = E + 0.5 * ((xs[l] - mu) ** 2).sum()
             a = f(xs[l])
         else:
-            E = E + 0.5 * (((t - mu) if mask is None else mask * (t - mu)) ** 2).sum()
+            o = f(mu) if on_output else mu
+            E = E + 0.5 * (((t - o) if mask is None else mask * (t - o)) ** 2).sum()
     return E
 
 
-def oracle_output(weights, biases, s, f):
+def oracle_output(weights, biases, s, f, on_output=False):
     a = s
     for l, (w, b) in enumerate(zip(weights, biases)):
         mu = oracle_linear(a, w, b)
-        a = f(mu) if l < len(weights) - 1 else mu
+        a = f(mu) if l < len(weights) - 1 or on_output else mu
     return a
 
 
@@ -101,35 +102,37 @@ def assert_all_close(actual, expected, **tol):
         torch.testing.assert_close(a, e, **tol)
 
 
-def check_value_gradients(params, s, xs, t, act_name):
-    """value_gradients (closed form) == autograd dE/dx of the independent energy."""
-    act = network.ACTIVATIONS[act_name]
-    _, errors = pct.prediction_errors(params, s, xs, t, act)
+def check_value_gradients(params, s, xs, t, act_name, on_output=False):
+    """value_gradients (closed form) == autograd dE/dx of the independent energy, and the energy too."""
+    act = network.ACTIVATIONS[act_name].with_output(on_output)
+    _, errors, residual = pct.prediction_errors(params, s, xs, t, act)
     code = pct.value_gradients(params, xs, errors, act)
     xl = [x.clone().requires_grad_(True) for x in xs]
-    E = oracle_energy(params.weights, params.biases, s, xl, t, ORACLE_F[act_name])
+    E = oracle_energy(params.weights, params.biases, s, xl, t, ORACLE_F[act_name], on_output=on_output)
+    torch.testing.assert_close(pct.energy(errors, residual).sum(), E.detach(), **TOL)
     expected = torch.autograd.grad(E, xl)
     assert_all_close(code, list(expected))
 
 
-def check_weight_gradients(params, s, xs, t, act_name):
+def check_weight_gradients(params, s, xs, t, act_name, on_output=False):
     """params.gradients (local rule) == autograd dE/dW, dE/db, in params.tensors order."""
-    act = network.ACTIVATIONS[act_name]
-    acts, errors = pct.prediction_errors(params, s, xs, t, act)
+    act = network.ACTIVATIONS[act_name].with_output(on_output)
+    acts, errors, _ = pct.prediction_errors(params, s, xs, t, act)
     code = params.gradients(acts, errors)
     ws, bs = leaves(params)
-    E = oracle_energy(ws, bs, s, xs, t, ORACLE_F[act_name])
+    E = oracle_energy(ws, bs, s, xs, t, ORACLE_F[act_name], on_output=on_output)
     expected = torch.autograd.grad(E, ws + [b for b in bs if b is not None])
     assert_all_close(code, list(expected))
 
 
-def check_bp_gradients(params, s, t, act_name):
-    """backprop_errors + params.gradients == autograd of 0.5 * sum((o - t)^2)."""
-    act = network.ACTIVATIONS[act_name]
-    acts, errors = bpt.backprop_errors(params, s, t, act)
+def check_bp_gradients(params, s, t, act_name, on_output=False):
+    """backprop_errors + params.gradients == autograd of 0.5 * sum((o - t)^2), and the loss too."""
+    act = network.ACTIVATIONS[act_name].with_output(on_output)
+    acts, errors, residual = bpt.backprop_errors(params, s, t, act)
     code = params.gradients(acts, errors)
     ws, bs = leaves(params)
-    loss = 0.5 * ((oracle_output(ws, bs, s, ORACLE_F[act_name]) - t) ** 2).sum()
+    loss = 0.5 * ((oracle_output(ws, bs, s, ORACLE_F[act_name], on_output) - t) ** 2).sum()
+    torch.testing.assert_close(network.output_loss(residual).sum(), loss.detach(), **TOL)
     expected = torch.autograd.grad(loss, ws + [b for b in bs if b is not None])
     assert_all_close(code, list(expected))
 
@@ -183,17 +186,17 @@ def test_fig3a_feedforward_state_errors_and_energy_match_hand_derivation():
     mus = network.feedforward(params, FIG3A_S, IDENTITY)
     torch.testing.assert_close(mus[0], torch.tensor([[[1.0]]], dtype=DT), rtol=0, atol=0)
     torch.testing.assert_close(mus[1], torch.tensor([[[1.0, 1.0]]], dtype=DT), rtol=0, atol=0)
-    acts, errors = pct.prediction_errors(params, FIG3A_S, mus[:-1], FIG3A_T, IDENTITY)
+    acts, errors, residual = pct.prediction_errors(params, FIG3A_S, mus[:-1], FIG3A_T, IDENTITY)
     torch.testing.assert_close(errors[0], torch.tensor([[[0.0]]], dtype=DT), rtol=0, atol=0)
     torch.testing.assert_close(errors[1], torch.tensor([[[-1.0, 0.0]]], dtype=DT), rtol=0, atol=0)
-    torch.testing.assert_close(pct.energy(errors), torch.tensor([0.5], dtype=DT), rtol=0, atol=0)
+    torch.testing.assert_close(pct.energy(errors, residual), torch.tensor([0.5], dtype=DT), rtol=0, atol=0)
     grads = pct.value_gradients(params, mus[:-1], errors, IDENTITY)
     torch.testing.assert_close(grads[0], torch.tensor([[[1.0]]], dtype=DT), rtol=0, atol=0)
 
 
 def test_fig3a_bp_gradients_match_hand_derivation():
     params = fig3a_params()
-    acts, errors = bpt.backprop_errors(params, FIG3A_S, FIG3A_T, IDENTITY)
+    acts, errors, _ = bpt.backprop_errors(params, FIG3A_S, FIG3A_T, IDENTITY)
     torch.testing.assert_close(errors[0], torch.tensor([[[-1.0]]], dtype=DT), rtol=0, atol=0)
     gw1, gw2 = params.gradients(acts, errors)
     torch.testing.assert_close(gw1, torch.tensor([[[1.0]]], dtype=DT), rtol=0, atol=0)
@@ -215,10 +218,10 @@ def test_fig3a_first_bp_sgd_step_gives_output_064_08():
 def test_fig3a_pc_weight_gradient_after_one_inference_step_matches_hand_derivation(g):
     params = fig3a_params()
     x = [torch.tensor([[[1.0 - g]]], dtype=DT)]
-    acts, errors = pct.prediction_errors(params, FIG3A_S, x, FIG3A_T, IDENTITY)
+    acts, errors, residual = pct.prediction_errors(params, FIG3A_S, x, FIG3A_T, IDENTITY)
     torch.testing.assert_close(errors[0], torch.tensor([[[-g]]], dtype=DT))
     torch.testing.assert_close(errors[1], torch.tensor([[[g - 1, g]]], dtype=DT))
-    torch.testing.assert_close(pct.energy(errors),
+    torch.testing.assert_close(pct.energy(errors, residual),
                                torch.tensor([0.5 * g * g + 0.5 * ((1 - g) ** 2 + g * g)], dtype=DT))
     gw1, gw2 = params.gradients(acts, errors)
     torch.testing.assert_close(gw1, torch.tensor([[[g]]], dtype=DT))
@@ -282,6 +285,19 @@ def test_bp_gradient_equals_autograd_of_loss(act_name, bias, per_member):
     check_bp_gradients(params, s, t, act_name)
 
 
+@pytest.mark.parametrize("act_name", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_gradients_with_an_output_activation_equal_autograd(act_name, bias):
+    """o = f(mu_L) (model.output_activation): PC's value and weight gradients are those of
+    E = hidden energies + 0.5||t - f(mu_L)||^2, BP's those of 0.5||t - f(mu_L)||^2."""
+    params = random_params(SIZES, M, bias, seed=17)
+    s, t = random_data(SIZES, M, B, True, seed=18)
+    xs = random_hidden(SIZES, M, B, seed=19)
+    check_value_gradients(params, s, xs, t, act_name, on_output=True)
+    check_weight_gradients(params, s, xs, t, act_name, on_output=True)
+    check_bp_gradients(params, s, t, act_name, on_output=True)
+
+
 @pytest.mark.parametrize("act_name", ["tanh", "leaky_relu"])
 def test_masked_output_gradients_equal_autograd_of_masked_energy_and_loss(act_name):
     """With an output mask (error_units) the closed forms are the gradients of the energy / loss in
@@ -292,7 +308,7 @@ def test_masked_output_gradients_equal_autograd_of_masked_energy_and_loss(act_na
     s, t = random_data(sizes, M, B, True, seed=15)
     xs = random_hidden(sizes, M, B, seed=16)
     act, f = network.ACTIVATIONS[act_name], ORACLE_F[act_name]
-    acts, errors = pct.prediction_errors(params, s, xs, t, act, mask)
+    acts, errors, _ = pct.prediction_errors(params, s, xs, t, act, mask)
     assert torch.count_nonzero(errors[-1][..., 1]) == 0
     xl = [x.clone().requires_grad_(True) for x in xs]
     ws, bs = leaves(params)
@@ -301,7 +317,7 @@ def test_masked_output_gradients_equal_autograd_of_masked_energy_and_loss(act_na
     assert_all_close(pct.value_gradients(params, xs, errors, act), list(expected[:1]))
     assert_all_close(params.gradients(acts, errors), list(expected[1:]))
 
-    acts, errors = bpt.backprop_errors(params, s, t, act, mask)
+    acts, errors, _ = bpt.backprop_errors(params, s, t, act, mask)
     ws, bs = leaves(params)
     loss = 0.5 * ((mask * (oracle_output(ws, bs, s, f) - t)) ** 2).sum()
     assert_all_close(params.gradients(acts, errors), list(torch.autograd.grad(loss, ws + bs)))
@@ -313,8 +329,8 @@ def test_energy_is_the_per_member_sum_of_half_squared_errors(per_member):
     s, t = random_data(SIZES, M, B, per_member, seed=10)
     xs = random_hidden(SIZES, M, B, seed=11)
     act = network.ACTIVATIONS["tanh"]
-    _, errors = pct.prediction_errors(params, s, xs, t, act)
-    code = pct.energy(errors)
+    _, errors, residual = pct.prediction_errors(params, s, xs, t, act)
+    code = pct.energy(errors, residual)
     for m in range(M):
         single = network.Params([w[m:m + 1] for w in params.weights], [b[m:m + 1] for b in params.biases])
         sm = s if s.dim() == 2 else s[m:m + 1]
@@ -329,7 +345,7 @@ def test_feedforward_state_is_a_fixed_point_of_hidden_errors_so_hidden_value_gra
     s, t = random_data(SIZES, M, B, False, seed=13)
     act = network.ACTIVATIONS["tanh"]
     xs = network.feedforward(params, s, act)[:-1]
-    _, errors = pct.prediction_errors(params, s, xs, t, act)
+    _, errors, _ = pct.prediction_errors(params, s, xs, t, act)
     for e in errors[:-1]:
         assert torch.count_nonzero(e) == 0
     grads = pct.value_gradients(params, xs, errors, act)
@@ -617,11 +633,11 @@ def test_pc_with_T1_updates_only_the_output_layer_and_as_bp_does():
     s, t = random_data(sizes, M, B, False, seed=81)
     act = network.ACTIVATIONS["tanh"]
     xs = network.feedforward(params, s, act)[:-1]
-    acts, errors = pct.prediction_errors(params, s, xs, t, act)
+    acts, errors, _ = pct.prediction_errors(params, s, xs, t, act)
     grads = params.gradients(acts, errors)   # w1, w2, w3, b1, b2, b3
     for g in (grads[0], grads[1], grads[3], grads[4]):
         assert torch.count_nonzero(g) == 0
-    bp_grads = params.gradients(*bpt.backprop_errors(params, s, t, act))
+    bp_grads = params.gradients(*bpt.backprop_errors(params, s, t, act)[:2])
     for i in (2, 5):
         assert torch.count_nonzero(grads[i]) > 0
         torch.testing.assert_close(grads[i], bp_grads[i], **TOL)
@@ -652,7 +668,7 @@ def test_pc_update_direction_approaches_bp_with_a_tiny_inference_rate(seed):
     params = random_params(sizes, M, True, seed=seed, scale=0.7)
     s, t = random_data(sizes, M, B, True, seed=seed + 1)
     act = network.ACTIVATIONS["tanh"]
-    bp_grads = params.gradients(*bpt.backprop_errors(params, s, t, act))
+    bp_grads = params.gradients(*bpt.backprop_errors(params, s, t, act)[:2])
     before = params.clone()
     pct.pc_step(params, optim.SGD(params, lr_tensor([1.0] * M, L)), s, t, act,
                 settings(T, [g] * M, [0.5] * M, "last"))
@@ -802,7 +818,7 @@ def test_autograd_comparison_catches_bp_error_without_activation_derivative(monk
         errors = [t - mus[-1]]
         for w_next in reversed(params.weights[1:]):
             errors.insert(0, torch.matmul(errors[0], w_next))
-        return acts, errors
+        return acts, errors, errors[-1]
 
     check_bp_gradients(params, s, t, "tanh")
     monkeypatch.setattr(bpt, "backprop_errors", no_df_backprop_errors)

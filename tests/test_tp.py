@@ -24,7 +24,7 @@ def test_a_tp_step_on_the_two_layer_example_matches_the_hand_derivation():
     params = network.Params([torch.tensor([[[2.0]]], dtype=DT), torch.tensor([[[1.0], [1.0]]], dtype=DT)],
                             [None, None])
     s, t = torch.tensor([[1.0]], dtype=DT), torch.tensor([[0.0, 1.0]], dtype=DT)
-    _, errors = tpt.tp_errors(params, s, t, IDENTITY)
+    _, errors, _ = tpt.tp_errors(params, s, t, IDENTITY)
     torch.testing.assert_close(errors[0], torch.tensor([[[-1.5]]], dtype=DT))
     loss = tpt.tp_step(params, optim.SGD(params, torch.tensor([[0.1, 0.1]], dtype=DT)), s, t, IDENTITY)
     torch.testing.assert_close(loss, torch.tensor([0.5 * (4 + 1)], dtype=DT))

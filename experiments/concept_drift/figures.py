@@ -20,7 +20,7 @@ def fig4f(df):
     curves = rule_label(df[df[LR] == CURVE_LR])
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.lineplot(data=curves, x="iteration", y="test_error", hue="Rule", hue_order=RULE_ORDER,
-                 errorbar=("ci", 68), ax=ax, linewidth=0.8)
+                 errorbar=("ci", 68), seed=0, ax=ax, linewidth=0.8)
     ax.set(xlabel="epoch", ylabel=f"test error (lr {CURVE_LR})")
     last = curves[curves["iteration"] >= curves["iteration"].max() * 2 // 3]
     means = last.groupby("Rule")["test_error"].mean()

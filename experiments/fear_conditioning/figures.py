@@ -103,7 +103,7 @@ def strip_panel(points):
         sns.stripplot(data=sub, x="source", y="fear_to_N_fitted", hue="source", order=SOURCES,
                       hue_order=SOURCES, palette=COLOURS, alpha=0.6, jitter=0.15, size=6, legend=False, ax=ax)
         sns.pointplot(data=sub, x="source", y="fear_to_N_fitted", order=SOURCES, color="black",
-                      errorbar=("ci", 68), linestyle="none", markers="_", markersize=18, capsize=0.15,
+                      errorbar=("ci", 68), seed=0, linestyle="none", markers="_", markersize=18, capsize=0.15,
                       err_kws={"linewidth": 1.5}, ax=ax)
         ax.set(title=f"group = {group}", xlabel="", ylabel="fear to N (fitted)" if ax is axes[0] else "")
     fig.tight_layout()

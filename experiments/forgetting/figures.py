@@ -30,7 +30,7 @@ def _fig4d(data, chosen):
     curves = data.merge(chosen, on=["Rule", LR])
     fig, ax = plt.subplots(figsize=(8, 4.5))
     sns.lineplot(data=curves, x="iteration", y="test_error", hue="Rule", hue_order=RULE_ORDER,
-                 style="task", errorbar=("ci", 68), ax=ax)
+                 style="task", errorbar=("ci", 68), seed=0, ax=ax)
     ax.set(xlabel="epoch", ylabel="test error")
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     late = curves[curves["iteration"] >= EPOCHS // 2].groupby(["Rule", "task", "iteration"])["test_error"].mean()

@@ -25,7 +25,7 @@ def _fig3f(df, chosen):
     depths = curves[DEPTH].nunique()
     grid = sns.relplot(data=curves.rename(columns={DEPTH: "L"}), x="iteration", y="test_error",
                        hue="Rule", hue_order=RULE_ORDER, col="L", col_wrap=min(5, depths),
-                       kind="line", errorbar=("ci", 68), height=2.8)
+                       kind="line", errorbar=("ci", 68), seed=0, height=2.8)
     grid.set_axis_labels("epoch", "test error").set_titles("L = {col_name}")
     late = curves[curves["iteration"] == 9].groupby(["Rule", DEPTH])["test_error"].mean()
     deepest = curves[DEPTH].max()

@@ -1,4 +1,4 @@
-"""Figures of the target-alignment experiment (Fig. 3e)."""
+"""Figures of the target-alignment experiment: Fig. 3e and its Extended Data variants."""
 import matplotlib.pyplot as plt
 import seaborn as sns
 
@@ -9,6 +9,9 @@ PAPER_BP_MEDIAN = {1: "1.0", 4: "≈0.8", 10: "≈0.55", 20: "≈0.3–0.4", 25:
 # Mean target alignment read off the published TP panel (3 seeds; L=4 is one near-singular seed).
 PAPER_XAVIER = {("BP", 2): "≈0.92", ("BP", 4): "≈0.82", ("BP", 6): "≈0.72", ("BP", 10): "≈0.57",
                 ("BP", 15): "≈0.39", ("PC", 15): "≈0.90"}   # the identity/Xavier-uniform line plot
+# Means read off the published tanh panel (TA = 1 at L=1 there, which needs a linear output).
+PAPER_TANH = {("PC", 1): "1.0", ("PC", 2): "≈0.93", ("PC", 4): "≈0.86", ("PC", 6): "≈0.73", ("PC", 10): "≈0.77", ("PC", 15): "≈0.82",
+              ("BP", 1): "1.0", ("BP", 2): "≈0.76", ("BP", 4): "≈0.64", ("BP", 6): "≈0.54", ("BP", 10): "≈0.61", ("BP", 15): "≈0.50"}
 PAPER_TP = {("TP", 1): "1.0", ("TP", 2): "1.0", ("TP", 4): "≈0.33 (seed-dependent)", ("TP", 5): "1.0"}
 
 
@@ -55,6 +58,23 @@ def ta_depth_tp(df):
                    for (rule, _, depth), value in means.items()]
     source = data.drop(columns=["Rule", "panel"]).sort_values(["rule", "num_layers", "seed"])
     return [Panel("ta_depth_tp", depth_lines(data, "panel", ""), source.reset_index(drop=True), comparisons)]
+
+
+def activation_label(df):
+    """The activation, with ' (output too)' where it is applied to the output layer as well."""
+    return df["model.activation"] + df["model.output_activation"].map({True: " (output too)", False: ""})
+
+
+def ta_depth_activation(df):
+    """Identity vs tanh on every layer vs tanh with a linear output: mean and 68% CI over seeds vs depth."""
+    data, means = alignment_table(df.assign(activation=activation_label), ["activation"])
+    paper = {"identity": PAPER_XAVIER, "tanh": PAPER_TANH}
+    comparisons = [Comparison(f"{rule} {activation} mean at L={depth}", value,
+                              paper.get(activation, {}).get((rule, depth), "–"))
+                   for (rule, activation, depth), value in means.items()]
+    source = data.drop(columns="Rule").sort_values(["rule", "activation", "num_layers", "seed"])
+    return [Panel("ta_depth_activation", depth_lines(data, "activation", "activation"),
+                  source.reset_index(drop=True), comparisons)]
 
 
 def ta_depth_init(df):
