@@ -1,10 +1,13 @@
-"""Backpropagation (BP): one forward pass, one backward pass, one optimizer step per batch.
+"""Backpropagation (BP): one forward pass, one backward pass, one optimizer step per batch (or
+`bp.steps` of them, e.g. to match PC updating the weights at every inference step).
 
 The same packed networks as PC (network.py), with no value nodes; the weight gradients are the same
 local products of errors and presynaptic activities (`params.gradients`), fed BP's errors.
 """
+from dataclasses import dataclass
+
 from network import feedforward, output_errors
-from rules import Rule, feedforward_step, no_settings
+from rules import Rule, feedforward_step
 
 
 def backprop_errors(params, s, t, act, output_mask=None):
@@ -24,10 +27,23 @@ def backprop_errors(params, s, t, act, output_mask=None):
     return acts, errors, residual
 
 
+@dataclass(frozen=True)
+class BPSettings:
+    steps: int = 1   # weight steps per batch, each a forward, a backward and an optimizer step
+
+
+def settings_of(members, dtype, device):
+    """BPSettings of a trial from its members' `bp` section (shared)."""
+    return BPSettings(steps=members[0]["bp"]["steps"])
+
+
 def bp_step(params, optimizer, s, t, act, settings=None, output_mask=None, trace=None):
-    """One forward, one backward, one optimizer step; returns the loss before the update [M]. BP has
-    no settings."""
-    return feedforward_step(backprop_errors, params, optimizer, s, t, act, output_mask, trace)
+    """`settings.steps` (default 1) times: one forward, one backward, one optimizer step on the
+    batch. Returns the loss before the first update [M]."""
+    loss = feedforward_step(backprop_errors, params, optimizer, s, t, act, output_mask, trace)
+    for _ in range(1, settings.steps if settings else 1):
+        feedforward_step(backprop_errors, params, optimizer, s, t, act, output_mask)
+    return loss
 
 
-RULE = Rule("bp", bp_step, no_settings)
+RULE = Rule("bp", bp_step, settings_of)

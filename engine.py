@@ -15,8 +15,9 @@ import math
 
 import torch
 
+from conv import weight_shapes, with_convolutions
 from metrics import ERROR_PREFIX, METRICS, NEEDS, Observation
-from network import ACTIVATIONS, Params, feedforward, init_params, masked, predict
+from network import ACTIVATIONS, Params, dense_shapes, feedforward, init_params, masked, predict
 from optim import OPTIMIZERS
 from pc_trainable import relaxed_state, settings_of as pc_settings_of
 import results
@@ -122,6 +123,21 @@ class Learner:
                            self.initial_weights)
 
 
+def build_learner(members):
+    """The members' network, optimizer and rule as one Learner (without a task)."""
+    first = members[0]
+    device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
+    params = initial_params(members, dtype, device)
+    lr = learning_rates(members, params, dtype, device)
+    optimizer = OPTIMIZERS[first["optimizer"]["name"]](params, lr, weight_decay=first["optimizer"]["weight_decay"])
+    rule = get_rule(first["rule"])
+    act = ACTIVATIONS[first["model"]["activation"]].with_output(first["model"]["output_activation"])
+    return Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
+                   error_units_mask(first, dtype, device),
+                   frozenset(NEEDS[name] for name in first["log"] if name in NEEDS),
+                   pc_settings_of(members, dtype, device))
+
+
 def run_batches(stream, iteration, learner):
     """An open-loop iteration: learn from each of the stream's batches; no columns of its own."""
     for s, t in stream.batches(iteration):
@@ -139,20 +155,10 @@ class PackedRun:
     @classmethod
     def build(cls, members):
         check_members(members)
-        first = members[0]
-        device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
-        params = initial_params(members, dtype, device)
-        lr = learning_rates(members, params, dtype, device)
-        optimizer = OPTIMIZERS[first["optimizer"]["name"]](
-            params, lr, weight_decay=first["optimizer"]["weight_decay"])
-        rule = get_rule(first["rule"])
-        act = ACTIVATIONS[first["model"]["activation"]].with_output(first["model"]["output_activation"])
-        learner = Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
-                          error_units_mask(first, dtype, device),
-                          frozenset(NEEDS[name] for name in first["log"] if name in NEEDS),
-                          pc_settings_of(members, dtype, device))
+        learner = build_learner(members)
+        first, weights = members[0], learner.params.weights[0]
         task = task_class(first["data"]["name"])(first["data"], [m["seed"] for m in members],
-                                                 device, dtype)
+                                                 weights.device, weights.dtype)
         return cls(learner, task, [METRICS[name] for name in first["log"]])
 
     @property
@@ -219,7 +225,8 @@ def is_pretrained(init):
 
 
 def initial_params(members, dtype, device):
-    """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's."""
+    """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's; with
+    model.conv, the first layers are convolutions (conv.py)."""
     model = members[0]["model"]
     frozen = {l for l, trainable in enumerate(model["trainable"] or []) if not trainable}
     if is_pretrained(model["init"]):
@@ -228,10 +235,13 @@ def initial_params(members, dtype, device):
         weights = [torch.stack([w[l] for w, _ in saved]).to(device, dtype) for l in range(len(saved[0][0]))]
         biases = [None if saved[0][1][l] is None else
                   torch.stack([b[l] for _, b in saved]).to(device, dtype) for l in range(len(weights))]
-        return masked(Params(weights, biases, frozen=frozenset(frozen)), model["masks"])
-    generators = [torch.Generator().manual_seed(derive_seed(m["seed"], "init")) for m in members]
-    return init_params(model["sizes"], [m["model"]["init"] for m in members], model["bias"],
-                       generators, dtype, device, model["masks"], frozen)
+        params = masked(Params(weights, biases, frozen=frozenset(frozen)), model["masks"])
+    else:
+        generators = [torch.Generator().manual_seed(derive_seed(m["seed"], "init")) for m in members]
+        shapes = dense_shapes(model["sizes"]) if model["conv"] is None else weight_shapes(model["conv"], model["sizes"])
+        params = init_params(shapes, [m["model"]["init"] for m in members], model["bias"], generators, dtype,
+                             device, model["masks"], frozen)
+    return params if model["conv"] is None else with_convolutions(params, model["conv"])
 
 
 def auto_report_every(iterations, reports=32):

@@ -63,10 +63,12 @@ def loss(obs):
     return {"loss": obs.loss}
 
 
-def classification_error(params, act, x, t):
-    """Fraction of samples whose output argmax differs from the target argmax -> [M]."""
-    wrong = predict(params, x, act).argmax(-1) != t.argmax(-1)
-    return wrong.to(params.weights[0].dtype).mean(-1)
+def classification_error(params, act, x, t, chunk=1000):
+    """Fraction of samples whose output argmax differs from the target argmax -> [M]; the samples
+    (the second to last axis of x and t) go through the network `chunk` at a time."""
+    wrong = [predict(params, xc, act).argmax(-1) != tc.argmax(-1)
+             for xc, tc in zip(x.split(chunk, dim=-2), t.split(chunk, dim=-2))]
+    return torch.cat(wrong, dim=-1).to(params.weights[0].dtype).mean(-1)
 
 
 def test_error(obs):

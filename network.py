@@ -94,13 +94,15 @@ class Params:
         """The error e [M, B, out] of weight layer l carried to its input side: e W -> [M, B, in]."""
         return torch.matmul(e, self.weights[l])
 
-    def gradients(self, acts, errors):
-        """Local gradients dE/dW_l = -eps_l^T a_{l-1}, dE/db_l = -sum_batch eps_l, in `tensors` order.
+    def weight_gradient(self, l, a, e):
+        """dE/dW of weight layer l (0-based): -eps^T a, its error times its presynaptic activity (a
+        shared input a_0 [B, n_0] is broadcast over members)."""
+        return -torch.matmul(e.transpose(1, 2), a)
 
-        Each layer's error times its presynaptic activity (a shared input a_0 [B, n_0] is broadcast
-        over members); masked weights get zero, frozen layers None.
-        """
-        grads_w = [-torch.matmul(e.transpose(1, 2), a) for a, e in zip(acts, errors)]
+    def gradients(self, acts, errors):
+        """Local gradients dE/dW_l (`weight_gradient`), dE/db_l = -sum_batch eps_l, in `tensors`
+        order; masked weights get zero, frozen layers None."""
+        grads_w = [self.weight_gradient(l, a, e) for l, (a, e) in enumerate(zip(acts, errors))]
         if self.masks is not None:
             grads_w = [g if mask is None else g * mask for g, mask in zip(grads_w, self.masks)]
         grads_b = [-e.sum(dim=1, keepdim=True) for e, b in zip(errors, self.biases) if b is not None]
@@ -122,7 +124,17 @@ def output_errors(t, mu, act, mask=None):
 
 def output_loss(residual):
     """0.5 * sum of the squared residual over batch and units, per member -> [M]."""
-    return 0.5 * residual.square().sum(dim=(1, 2))
+    return half_squared_sum(residual)
+
+
+def half_squared_sum(e):
+    """0.5 * sum of e^2 over everything but the member axis -> [M]."""
+    return 0.5 * e.square().sum(dim=tuple(range(1, e.dim())))
+
+
+def per_member(values, like):
+    """Per-member values [M] shaped to broadcast against `like` [M, ...]."""
+    return values.view(-1, *[1] * (like.dim() - 1))
 
 
 def linear(a, weight, bias):
@@ -193,40 +205,46 @@ INITS = {
 }
 
 
-def init_member(sizes, init, bias, generator, dtype=torch.float32):
-    """Initial weights of one network: W_l [n_l, n_{l-1}] drawn layer by layer from `generator`.
+def dense_shapes(sizes):
+    """The weight shapes [n_l, n_{l-1}] of an MLP with layer sizes `sizes`."""
+    return [(fan_out, fan_in) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
 
-    `init` is one initialisation for every layer or a list with one per layer. Biases start at zero,
-    except with `torch_default`, which draws them from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as
-    torch.nn.Linear does.
+
+def init_member(shapes, init, bias, generator, dtype=torch.float32):
+    """Initial weights of one network, drawn layer by layer from `generator`: W_l of shape
+    shapes[l], [out, in] for a dense layer (dense_shapes) or [out, in, k, k] for a convolution.
+
+    `init` is one initialisation for every layer or a list with one per layer. With `bias` every
+    dense layer has one (convolutions have none), starting at zero, except with `torch_default`,
+    which draws it from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as torch.nn.Linear does.
     """
-    layer_inits = init if isinstance(init, list) else [init] * (len(sizes) - 1)
+    layer_inits = init if isinstance(init, list) else [init] * len(shapes)
     weights, biases = [], []
-    for fan_in, fan_out, layer_init in zip(sizes[:-1], sizes[1:], layer_inits):
+    for shape, layer_init in zip(shapes, layer_inits):
         fn, defaults = INITS[layer_init["name"]]
         kwargs = {k: layer_init.get(k, v) for k, v in defaults.items()}
-        weights.append(fn(torch.empty(fan_out, fan_in, dtype=dtype), generator, **kwargs))
+        weights.append(fn(torch.empty(shape, dtype=dtype), generator, **kwargs))
         b = None
-        if bias:
-            b = torch.zeros(1, fan_out, dtype=dtype)
+        if bias and len(shape) == 2:
+            b = torch.zeros(1, shape[0], dtype=dtype)
             if layer_init["name"] == "torch_default":
-                bound = 1 / math.sqrt(fan_in)
+                bound = 1 / math.sqrt(shape[1])
                 b.uniform_(-bound, bound, generator=generator)
         biases.append(b)
     return weights, biases
 
 
-def init_params(sizes, inits, bias, generators, dtype=torch.float32, device="cpu", masks=None,
+def init_params(shapes, inits, bias, generators, dtype=torch.float32, device="cpu", masks=None,
                 frozen=frozenset()):
-    """Packed initial weights: member m is `init_member(sizes, inits[m], bias, generators[m])`.
+    """Packed initial weights: member m is `init_member(shapes, inits[m], bias, generators[m])`.
 
     Masked weights are drawn like the others (so a mask never changes the other weights' draws),
     then set to zero.
     """
-    per_member = [init_member(sizes, i, bias, g, dtype) for i, g in zip(inits, generators)]
-    weights = [torch.stack([pm[0][l] for pm in per_member]).to(device) for l in range(len(sizes) - 1)]
-    biases = [torch.stack([pm[1][l] for pm in per_member]).to(device) if bias else None
-              for l in range(len(sizes) - 1)]
+    drawn = [init_member(shapes, i, bias, g, dtype) for i, g in zip(inits, generators)]
+    weights = [torch.stack([d[0][l] for d in drawn]).to(device) for l in range(len(shapes))]
+    biases = [None if drawn[0][1][l] is None else torch.stack([d[1][l] for d in drawn]).to(device)
+              for l in range(len(shapes))]
     return masked(Params(weights, biases, frozen=frozenset(frozen)), masks)
 
 

@@ -9,14 +9,18 @@ of None (a frozen layer) leaves its tensor, and its optimizer state, untouched.
 """
 import torch
 
+from network import per_member
+
 
 def _per_tensor_lrs(params, lr):
-    """The learning rates of every tensor in `params.tensors` order."""
-    lrs = list(lr) if isinstance(lr, list) else [lr[:, l, None, None] for l in range(len(params.weights))]
+    """The learning rates of every tensor in `params.tensors` order; one rate per member is shaped
+    [M, 1, ...] to broadcast against its tensor (e.g. a convolution's [M, out, in, k, k])."""
+    lrs = list(lr) if isinstance(lr, list) else [lr[:, l] for l in range(len(params.weights))]
     for l, b in enumerate(params.biases):
         if b is not None and lrs[l].shape[1:].numel() != 1:
             raise ValueError(f"layer {l + 1} has a bias, so its learning rate must be one number per member")
-    return lrs + [lrs[l] for l, b in enumerate(params.biases) if b is not None]
+    lrs += [lrs[l] for l, b in enumerate(params.biases) if b is not None]
+    return [per_member(r.reshape(-1), p) if r.shape[1:].numel() == 1 else r for r, p in zip(lrs, params.tensors)]
 
 
 class SGD:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from network import feedforward, output_errors, output_loss
+from network import feedforward, half_squared_sum, output_errors, output_loss, per_member
 from rules import Rule
 
 
@@ -70,7 +70,7 @@ def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
 def energy(errors, residual):
     """E per member: sum over hidden layers and over batch and units of 0.5 * eps_l^2, plus the loss
     0.5 * ||t - o||^2 -> [M]."""
-    return sum(0.5 * e.square().sum(dim=(1, 2)) for e in errors[:-1]) + output_loss(residual)
+    return sum(half_squared_sum(e) for e in errors[:-1]) + output_loss(residual)
 
 
 def value_gradients(params, xs, errors, act):
@@ -110,8 +110,7 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
             optimizer.step(params, params.gradients(acts, errors))
             mu_1 = None
         if moves:
-            step = gamma[:, None, None]
-            xs = [x - step * g for x, g in zip(xs, x_grads)]
+            xs = [x - per_member(gamma, x) * g for x, g in zip(xs, x_grads)]
             if previous is not None:
                 gamma = torch.where(current >= previous, gamma * discount, gamma)
             previous = current

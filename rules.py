@@ -36,7 +36,7 @@ def feedforward_step(errors_of, params, optimizer, s, t, act, output_mask=None, 
 
 
 def no_settings(members, dtype, device):
-    """The settings of a rule that has none (BP, TP)."""
+    """The settings of a rule that has none (TP)."""
     return None
 
 

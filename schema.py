@@ -161,6 +161,21 @@ def _task_model(name):
     return _named(name, task.Config, "the stream or task (streams.STREAMS, or module:attribute)")
 
 
+class ConvLayerConfig(Section):
+    """One 2-d convolution (no bias), followed by the activation."""
+    channels: Count = Field(description="output channels")
+    kernel: Count = Field(3, description="kernel size (square)")
+    stride: Count = Field(1, description="stride")
+    padding: Index = Field(0, description="zero padding on every side")
+
+
+class ConvConfig(Section):
+    """Convolutions before the dense layers (value nodes sit on their feature maps)."""
+    input_shape: Annotated[list[Count], Field(min_length=3, max_length=3)] = Field(
+        description="the input images' [channels, height, width]; their product is the data's inputs")
+    layers: _nonempty(ConvLayerConfig) = Field(description="the convolutions, in order")
+
+
 class ModelConfig(Section):
     """The packed network: layer sizes, activation, biases, initial weights, masks, fixed layers."""
     sizes: Optional[Annotated[list[Count], Field(min_length=2)]] = Field(
@@ -183,6 +198,9 @@ class ModelConfig(Section):
                           "weights at zero (null: no masks)")
     trainable: Optional[list[bool]] = Field(
         None, description="per weight layer: false keeps that layer fixed (null: all learn)")
+    conv: Optional[ConvConfig] = Field(
+        None, description="convolutions before the dense layers; sizes then starts at the last "
+                          "convolution's flattened output and num_layers counts both (null: an MLP)")
 
 
 class StepRange(Section):
@@ -206,6 +224,12 @@ class PCConfig(Section):
                           "step but the last)")
 
 
+class BPConfig(Section):
+    """Backpropagation's steps (read by rule: bp)."""
+    steps: Count = Field(1, description="weight steps per batch, e.g. as many as PC's T when PC "
+                                        "updates the weights at every inference step")
+
+
 class OptimizerConfig(Section):
     """The weight optimizer."""
     name: Literal[tuple(OPTIMIZERS)] = Field("sgd", description="optim.OPTIMIZERS")
@@ -223,6 +247,7 @@ class SupervisedConfig(Section):
         description="the training stream: {name: <streams.STREAMS name or module:attribute>, <its keys>}")
     model: ModelConfig = Field(description="the network")
     pc: PCConfig = Field(PCConfig(), description="predictive coding's inference settings")
+    bp: BPConfig = Field(BPConfig(), description="backpropagation's settings")
     optimizer: OptimizerConfig = Field(description="the weight optimizer")
     error_units: Optional[_nonempty(Index)] = Field(
         None, description="output units whose error drives learning (null: all)")
@@ -241,6 +266,9 @@ class SupervisedConfig(Section):
 
 def _fill_sizes(model, n_in, n_out):
     """model.sizes and model.num_layers from each other, the width and the data's dimensions."""
+    if model.conv is not None:
+        _fill_conv_sizes(model, n_in, n_out)
+        return
     if model.sizes is None:
         if model.num_layers is None or (model.width is None and model.num_layers > 1):
             raise _error("model", "give either sizes, or num_layers (and width if > 1)")
@@ -250,6 +278,29 @@ def _fill_sizes(model, n_in, n_out):
     if model.num_layers not in (None, len(model.sizes) - 1):
         raise _error("model.num_layers", f"{model.num_layers} disagrees with sizes")
     model.num_layers = len(model.sizes) - 1
+
+
+def _fill_conv_sizes(model, n_in, n_out):
+    """With convolutions: the input images fit the data, sizes starts at their flattened output,
+    and num_layers counts the convolutions and the dense layers."""
+    channels, height, width = model.conv.input_shape
+    if channels * height * width != n_in:
+        raise _error("model.conv.input_shape", f"{model.conv.input_shape} does not fit the data's {n_in} inputs")
+    for layer in model.conv.layers:
+        height, width = ((size + 2 * layer.padding - layer.kernel) // layer.stride + 1 for size in (height, width))
+        if min(height, width) < 1:
+            raise _error("model.conv.layers", "the images shrink to nothing: use smaller kernels or strides")
+        channels = layer.channels
+    flat = channels * height * width
+    if model.sizes is None or (model.sizes[0], model.sizes[-1]) != (flat, n_out):
+        raise _error("model.sizes", f"with conv, give the dense layers' sizes from the flattened "
+                                    f"{channels}x{height}x{width} = {flat} to the {n_out} outputs, got {model.sizes}")
+    layers = len(model.conv.layers) + len(model.sizes) - 1
+    if model.num_layers not in (None, layers):
+        raise _error("model.num_layers", f"{model.num_layers} disagrees with conv and sizes ({layers} layers)")
+    model.num_layers = layers
+    if model.masks is not None:
+        raise _error("model.masks", "masks are for MLPs (not with model.conv)")
 
 
 def _check_matrix(key, matrix, sizes, l, what):
@@ -270,6 +321,9 @@ def _check_per_layer(config):
     for l, mask in enumerate(model.masks or []):
         _check_matrix(f"model.masks[{l}]", mask, model.sizes, l, "0/1 matrix")
     inits = model.init if isinstance(model.init, list) else [model.init] * layers
+    per_weight_rates = any(isinstance(rates, list) for rates in (lr if isinstance(lr, list) else []))
+    if model.conv is not None and (per_weight_rates or any(init.name == "given" for init in inits)):
+        raise _error("model.conv", "given weights and per-weight learning rates are for MLPs (not with conv)")
     for l, init in enumerate(inits):
         if init.name == "given":
             key = f"model.init[{l}].values" if isinstance(model.init, list) else "model.init.values"

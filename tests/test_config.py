@@ -57,7 +57,7 @@ def test_a_valid_file_expands_its_grid_and_packs_seeds_into_one_trial_per_rule(t
 
 def test_an_unknown_key_names_the_key_path_and_the_allowed_keys(tmp_path):
     message = error_of(tmp_path, GOOD.replace("sizes:", "sizez:"))
-    assert ("config.model.sizez: unknown key; allowed: activation, bias, init, masks, num_layers, "
+    assert ("config.model.sizez: unknown key; allowed: activation, bias, conv, init, masks, num_layers, "
             "output_activation, sizes, trainable, width") in message
 
 

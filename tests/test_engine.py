@@ -90,7 +90,7 @@ CUE_MASK = [[1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]   # hidden 0 sees inputs 0
 @pytest.mark.parametrize("rule", ["pc", "bp"])
 def test_masked_weights_start_at_zero_and_stay_zero_under_either_rule_with_adam_and_decay(rule):
     g = [torch.Generator().manual_seed(s) for s in range(3)]
-    params = network.init_params([4, 3, 2], [{"name": "normal", "std": 1.0}] * 3, True, g, DT,
+    params = network.init_params(network.dense_shapes([4, 3, 2]), [{"name": "normal", "std": 1.0}] * 3, True, g, DT,
                                  masks=[CUE_MASK, None])
     zero = torch.tensor(CUE_MASK, dtype=DT) == 0
     assert torch.all(params.weights[0][:, zero] == 0) and torch.all(params.weights[0][:, ~zero] != 0)
@@ -101,8 +101,8 @@ def test_masked_weights_start_at_zero_and_stay_zero_under_either_rule_with_adam_
 
 
 def test_a_mask_does_not_change_the_draws_of_the_unmasked_weights():
-    plain = network.init_params([4, 3, 2], [{"name": "normal"}], False, [torch.Generator().manual_seed(1)], DT)
-    masked = network.init_params([4, 3, 2], [{"name": "normal"}], False, [torch.Generator().manual_seed(1)],
+    plain = network.init_params(network.dense_shapes([4, 3, 2]), [{"name": "normal"}], False, [torch.Generator().manual_seed(1)], DT)
+    masked = network.init_params(network.dense_shapes([4, 3, 2]), [{"name": "normal"}], False, [torch.Generator().manual_seed(1)],
                                  DT, masks=[CUE_MASK, None])
     keep = torch.tensor(CUE_MASK, dtype=DT) == 1
     assert torch.equal(plain.weights[0][:, keep], masked.weights[0][:, keep])

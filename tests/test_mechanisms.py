@@ -128,7 +128,7 @@ def test_pc_s_first_hidden_layer_has_prospective_index_1_and_bp_s_is_measured_ag
 def test_weight_path_logs_each_iterations_step_and_the_distance_from_the_start():
     member = member_config(log=["weight_path", "weights"], model__bias=False)
     rows, _ = train_rows([member], iterations=4)
-    start = network.init_params(member["model"]["sizes"], [member["model"]["init"]], False,
+    start = network.init_params(network.dense_shapes(member["model"]["sizes"]), [member["model"]["init"]], False,
                                 [torch.Generator().manual_seed(engine.derive_seed(0, "init"))], DT)
     previous = [w[0].flatten().numpy() for w in start.weights]
     initial = list(previous)
