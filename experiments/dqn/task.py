@@ -1,0 +1,334 @@
+"""Deep Q-learning on gymnasium's classic-control tasks (Fig. 4k): a closed-loop task.
+
+Each member (a seed x learning rate of the packed trial) has its own environment, replay buffer,
+observation normaliser and random streams, so one iteration = one episode of every member:
+
+    play:   s = norm(o); a = argmax_a Q(s, a) (random with probability eps); o', r = env.step(a)
+            the transition (s, a, r, norm(o'), done) is staged; the episode ends at terminated or
+            truncated; members whose episode ended wait for the others
+    store:  the episode's transitions go into the member's replay buffer (the newest 50,000 kept)
+    learn:  a member whose buffer holds more than `learning_starts` transitions takes
+            `updates_per_episode` steps, each on `batch_size` transitions drawn (without replacement
+            within a batch) from its own buffer: target y = r + gamma * max_a' Q(s', a') * (1 - done),
+            computed with `learner.predict` (plain feed-forward, no inference, detached) before the
+            step, and `learner.learn(s, y at a, mask = one-hot(a))`, so only the taken action's error
+            counts: loss 0.5 * sum over the batch of (Q(s, a) - y)^2. There is no target network.
+
+Details the paper's numbers depend on (FIGURES.md, `dqn`):
+- eps = max(epsilon_min, epsilon_start - epsilon_decay * episode), 0-based episode = iteration.
+- done = terminated or truncated (the original's old gym API: a time-limit truncation cuts the
+  bootstrap); `bootstrap_truncated: true` uses done = terminated.
+- Observations are normalised per member and dimension by a running mean and population std
+  (Welford), updated with each observation before its action is chosen and with the terminal next
+  observation. A transition is stored with the normalisation of the moment it was stored, so the
+  next state of a non-terminal step is normalised before its own observation joins the statistics.
+  Where a std is 0 (e.g. the first observation) the observation is only centred. Rewards are raw.
+
+Random streams per member, from its seed (utils.derive_seed), so a seed is the same in every config
+and for both rules and packing never changes a member's results: "env" (the environment's first
+reset seed; later resets continue the environment's own generator), "explore" (two uniforms per
+step: explore or not, and the random action) and "replay" (the batches). The initial weights come
+from the engine's "init" stream.
+
+Columns per member and episode: `episode_return` (the sum of raw rewards), `episode_length` (steps)
+and `env_failed` (1 once the member's environment raised an error; from that episode on the member
+neither acts nor learns and its return and length are NaN, while the other members go on). The
+paper's "episode reward", the running mean of the last 200 returns, is computed in the analysis
+(figures.py).
+
+Hot loop: the environments step in a plain list (gymnasium's native CartPoleVectorEnv steps faster
+but draws every sub-environment's resets from one shared generator, so packing would change a
+member's episodes, and one failing member would stop them all; see README.md for the timings). All
+per-step bookkeeping is numpy on preallocated arrays; the network sees one packed forward pass
+[M, 1, obs] per step; the replay buffer is a set of preallocated tensors [M, capacity, ...] that an
+episode's staged transitions enter in one indexed write.
+"""
+from functools import lru_cache
+import warnings
+
+import gymnasium as gym
+import numpy as np
+from pydantic import Field, field_validator
+import torch
+
+from streams import Number, StreamConfig
+from utils import derive_seed
+
+
+@lru_cache
+def env_spaces(name):
+    """(observation size, number of actions) of a gymnasium environment with a flat Box observation
+    and a Discrete action space; ValueError otherwise."""
+    try:
+        env = gym.make(name)
+    except gym.error.Error as error:
+        raise ValueError(f"{name!r} is not a gymnasium environment ({error})") from None
+    obs, actions = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(actions, gym.spaces.Discrete) or not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+        raise ValueError(f"{name} needs a Discrete action space and a flat Box observation, "
+                         f"has {actions} and {obs}")
+    return obs.shape[0], int(actions.n)
+
+
+def epsilon(cfg, episode):
+    """The exploration rate of an episode: max(epsilon_min, epsilon_start - epsilon_decay * episode)."""
+    return max(cfg["epsilon_min"], cfg["epsilon_start"] - cfg["epsilon_decay"] * episode)
+
+
+def td_targets(q_next, reward, done, gamma):
+    """y = r + gamma * max_a' Q(s', a') * (1 - done): q_next [..., A], reward and done [...]."""
+    return reward + gamma * q_next.max(-1).values * (1 - done)
+
+
+class RunningNorm:
+    """Per member and dimension: running mean and population std of the observations (Welford).
+
+    count [M], mean [M, D], m2 [M, D] (sum of squared deviations); float64 numpy.
+    """
+
+    def __init__(self, members, dims):
+        self.count = np.zeros(members)
+        self.mean = np.zeros((members, dims))
+        self.m2 = np.zeros((members, dims))
+
+    def update(self, x, rows):
+        """Add observation x[m] [M, D] to member m's statistics where rows[m] [M bool]."""
+        self.count += rows
+        delta = np.where(rows[:, None], x - self.mean, 0.0)
+        self.mean += delta / np.maximum(self.count, 1)[:, None]
+        self.m2 += delta * (x - self.mean)
+
+    @property
+    def std(self):
+        return np.sqrt(self.m2 / np.maximum(self.count, 1)[:, None])
+
+    def __call__(self, x):
+        """(x - mean) / std, and only x - mean where std is 0: [M, D]."""
+        centred = x - self.mean
+        std = self.std
+        return np.divide(centred, std, out=centred, where=std > 0)
+
+
+class Uniforms:
+    """Per member, a stream of uniform pairs drawn in blocks from its own generator; members advance
+    only when they draw, so what a member sees never depends on the others."""
+
+    def __init__(self, generators, width=2, block=1024):
+        self.generators, self.width, self.block = generators, width, block
+        self.values = np.stack([g.random((block, width)) for g in generators])    # [M, block, width]
+        self.next = np.zeros(len(generators), dtype=np.int64)
+        self.rows = np.arange(len(generators))
+
+    def draw(self, rows):
+        """One pair per member [M, width]; only the members in `rows` (bool [M]) advance."""
+        for m in np.flatnonzero(rows & (self.next == self.block)):
+            self.values[m] = self.generators[m].random((self.block, self.width))
+            self.next[m] = 0
+        out = self.values[self.rows, np.minimum(self.next, self.block - 1)]
+        self.next += rows
+        return out
+
+
+class Staging:
+    """One episode's transitions of every member, [M, steps, ...] numpy, grown when an episode is longer."""
+
+    def __init__(self, members, obs_dim, steps):
+        self.s = np.zeros((members, steps, obs_dim))
+        self.s_next = np.zeros((members, steps, obs_dim))
+        self.action = np.zeros((members, steps), dtype=np.int64)
+        self.reward = np.zeros((members, steps))
+        self.done = np.zeros((members, steps))
+
+    def put(self, k, rows, s, action, reward, s_next, done):
+        """Step k of the members in `rows`."""
+        if k == self.s.shape[1]:
+            for name in ("s", "s_next", "action", "reward", "done"):
+                array = getattr(self, name)
+                setattr(self, name, np.concatenate([array, np.zeros_like(array)], axis=1))
+        self.s[rows, k] = s[rows]
+        self.s_next[rows, k] = s_next[rows]
+        self.action[rows, k] = action[rows]
+        self.reward[rows, k] = reward[rows]
+        self.done[rows, k] = done[rows]
+
+
+class ReplayBuffer:
+    """Every member's most recent `capacity` transitions as tensors [M, capacity, ...] on the device."""
+
+    def __init__(self, members, capacity, obs_dim, device, dtype):
+        self.capacity, self.device, self.dtype = capacity, device, dtype
+        self.s = torch.zeros(members, capacity, obs_dim, dtype=dtype, device=device)
+        self.s_next = torch.zeros(members, capacity, obs_dim, dtype=dtype, device=device)
+        self.action = torch.zeros(members, capacity, dtype=torch.long, device=device)
+        self.reward = torch.zeros(members, capacity, dtype=dtype, device=device)
+        self.done = torch.zeros(members, capacity, dtype=dtype, device=device)
+        self.size = np.zeros(members, dtype=np.int64)
+        self.start = np.zeros(members, dtype=np.int64)      # where each member's next transition goes
+
+    def store(self, staging, lengths):
+        """Member m's first lengths[m] staged steps enter its buffer (oldest overwritten first)."""
+        steps = np.arange(staging.s.shape[1])
+        keep = (steps < lengths[:, None]) & (steps >= lengths[:, None] - self.capacity)
+        member, step = np.nonzero(keep)                       # grouped by member, steps in order
+        slot = torch.from_numpy((self.start[member] + step) % self.capacity).to(self.device)
+        member_t = torch.from_numpy(member).to(self.device)
+        for name in ("s", "s_next", "action", "reward", "done"):
+            source = torch.from_numpy(getattr(staging, name)[member, step])
+            getattr(self, name)[member_t, slot] = source.to(self.device, getattr(self, name).dtype)
+        self.start = (self.start + lengths) % self.capacity
+        self.size = np.minimum(self.size + lengths, self.capacity)
+
+    def sample(self, generators, rows, updates, batch):
+        """Batches of the members in `rows`: (s, action, reward, s_next, done), each [M, updates,
+        batch, ...]; each batch drawn without replacement from the member's own buffer with its own
+        generator. Members not in `rows` get slot 0 (their updates are masked out)."""
+        index = np.zeros((len(generators), updates, batch), dtype=np.int64)
+        for m in np.flatnonzero(rows):
+            for u in range(updates):
+                index[m, u] = generators[m].choice(self.size[m], batch, replace=False)
+        index = torch.from_numpy(index).to(self.device)
+        member = torch.arange(len(generators), device=self.device)[:, None, None]
+        return tuple(getattr(self, name)[member, index] for name in ("s", "action", "reward", "s_next", "done"))
+
+
+class MemberEnvs:
+    """One gymnasium environment per member, stepped in a list; an error in one member's environment
+    marks that member failed and leaves the others going."""
+
+    def __init__(self, name, seeds):
+        self.envs = [gym.make(name) for _ in seeds]
+        self.first_seeds = [derive_seed(seed, "env") for seed in seeds]
+        self.failed = np.zeros(len(seeds), dtype=bool)
+        self.obs_dim = env_spaces(name)[0]
+
+    def fail(self, m, error):
+        self.failed[m] = True
+        warnings.warn(f"dqn: member {m}'s environment failed and the member stops: {error!r}", RuntimeWarning)
+
+    def reset(self):
+        """First observations [M, D] (zeros for failed members)."""
+        obs = np.zeros((len(self.envs), self.obs_dim))
+        for m in np.flatnonzero(~self.failed):
+            seed, self.first_seeds[m] = self.first_seeds[m], None
+            try:
+                obs[m] = self.envs[m].reset(seed=seed)[0]
+            except Exception as error:   # any error of one member's environment: isolate it
+                self.fail(m, error)
+        return obs
+
+    def step(self, actions, rows, obs):
+        """Step the members in `rows` with actions [M]; returns (next obs [M, D] (obs where not
+        stepped), rewards [M], terminated [M], truncated [M]). A member that fails leaves `rows`."""
+        obs = obs.copy()
+        reward = np.zeros(len(self.envs))
+        terminated = np.zeros(len(self.envs), dtype=bool)
+        truncated = np.zeros(len(self.envs), dtype=bool)
+        for m in np.flatnonzero(rows):
+            try:
+                obs[m], reward[m], terminated[m], truncated[m], _ = self.envs[m].step(int(actions[m]))
+            except Exception as error:   # any error of one member's environment: isolate it
+                self.fail(m, error)
+                rows[m] = False
+        return obs, reward, terminated, truncated
+
+
+class DeepQLearning:
+    """Deep Q-learning, one episode per member per iteration (see the module docstring)."""
+
+    class Config(StreamConfig):
+        env: str = Field("CartPole-v1", description="gymnasium environment id (Discrete actions, flat Box "
+                                                    "observations): CartPole-v1, Acrobot-v1, MountainCar-v0")
+        buffer_size: int = Field(50_000, ge=1, description="replay buffer capacity per member (newest kept)")
+        learning_starts: int = Field(2_000, ge=0, description="a member learns once its buffer holds more "
+                                                              "than this many transitions")
+        updates_per_episode: int = Field(10, ge=1, description="learning steps after each episode")
+        batch_size: int = Field(60, ge=1, description="transitions per learning step (without replacement)")
+        gamma: Number = Field(0.98, ge=0, le=1, description="discount of the TD target")
+        epsilon_start: Number = Field(0.08, ge=0, le=1, description="exploration rate of episode 0")
+        epsilon_decay: Number = Field(0.01 / 200, ge=0, description="decrease of the exploration rate per "
+                                                                    "episode (0.01 per 200 episodes)")
+        epsilon_min: Number = Field(0.01, ge=0, le=1, description="the exploration rate's floor")
+        bootstrap_truncated: bool = Field(False, description="false: done = terminated or truncated (the "
+                                                             "original); true: done = terminated, so the "
+                                                             "target bootstraps through a time limit")
+
+        @field_validator("env")
+        @classmethod
+        def _known_env(cls, name):
+            env_spaces(name)
+            return name
+
+    @staticmethod
+    def dims(cfg):
+        return env_spaces(cfg["env"])
+
+    def __init__(self, cfg, seeds, device, dtype):
+        self.cfg, self.device, self.dtype = cfg, device, dtype
+        members = len(seeds)
+        self.envs = MemberEnvs(cfg["env"], seeds)
+        obs_dim, self.num_actions = env_spaces(cfg["env"])
+        self.norm = RunningNorm(members, obs_dim)
+        self.explore = Uniforms([np.random.default_rng(derive_seed(s, "explore")) for s in seeds])
+        self.replay_generators = [np.random.default_rng(derive_seed(s, "replay")) for s in seeds]
+        self.buffer = ReplayBuffer(members, cfg["buffer_size"], obs_dim, device, dtype)
+        self.staging = Staging(members, obs_dim, gym.spec(cfg["env"]).max_episode_steps or 1000)
+
+    def eval_sets(self):
+        return {}
+
+    def run(self, iteration, learner):
+        lengths, returns = self.play(epsilon(self.cfg, iteration), learner)
+        self.buffer.store(self.staging, lengths)
+        self.learn(learner)
+        failed = self.envs.failed
+        nan = np.full(len(failed), np.nan)
+        columns = {"episode_return": np.where(failed, nan, returns),
+                   "episode_length": np.where(failed, nan, lengths),
+                   "env_failed": failed.astype(np.float64)}
+        return {k: torch.from_numpy(v).to(self.device) for k, v in columns.items()}
+
+    def greedy_actions(self, learner, s):
+        """argmax_a Q(s, a) of every member's normalised observation s [M, D] (one packed forward)."""
+        q = learner.predict(torch.from_numpy(s).to(self.device, self.dtype)[:, None, :])
+        return q[:, 0, :].argmax(-1).cpu().numpy()
+
+    def play(self, eps, learner):
+        """One episode of every member (staged); returns (lengths [M], returns [M])."""
+        members = len(self.envs.failed)
+        obs = self.envs.reset()
+        rows = ~self.envs.failed                       # members still in their episode
+        lengths = np.zeros(members, dtype=np.int64)
+        returns = np.zeros(members)
+        k = 0
+        while rows.any():
+            self.norm.update(obs, rows)
+            s = self.norm(obs)
+            u = self.explore.draw(rows)
+            actions = np.where(u[:, 0] < eps, (u[:, 1] * self.num_actions).astype(np.int64),
+                               self.greedy_actions(learner, s))
+            obs, reward, terminated, truncated = self.envs.step(actions, rows, obs)
+            ended = rows & (terminated | truncated)
+            if ended.any():
+                self.norm.update(obs, ended)
+            done = terminated if self.cfg["bootstrap_truncated"] else terminated | truncated
+            self.staging.put(k, rows, s, actions, reward, self.norm(obs), done.astype(np.float64))
+            lengths += rows
+            returns += np.where(rows, reward, 0.0)
+            rows &= ~ended
+            k += 1
+        return lengths, returns
+
+    def learn(self, learner):
+        """`updates_per_episode` TD steps for the members whose buffer is past `learning_starts`."""
+        cfg = self.cfg
+        ready = (self.buffer.size > cfg["learning_starts"]) & ~self.envs.failed
+        if not ready.any():
+            return
+        s, action, reward, s_next, done = self.buffer.sample(
+            self.replay_generators, ready, cfg["updates_per_episode"], cfg["batch_size"])
+        on = torch.from_numpy(ready).to(self.device, self.dtype)[:, None, None]
+        for u in range(cfg["updates_per_episode"]):
+            mask = torch.nn.functional.one_hot(action[:, u], self.num_actions).to(self.dtype) * on
+            y = td_targets(learner.predict(s_next[:, u]), reward[:, u], done[:, u], cfg["gamma"])
+            learner.learn(s[:, u], mask * y[..., None], mask=mask)
