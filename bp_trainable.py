@@ -23,7 +23,7 @@ def backprop_errors(params, s, t, act, output_mask=None):
     residual, eps_out = output_errors(t, mus[-1], act, output_mask)
     errors = [eps_out]
     for l in range(len(mus) - 1, 0, -1):
-        errors.insert(0, act.times_df(mus[l - 1], params.back(l, errors[0])))
+        errors.insert(0, act.times_df(mus[l - 1], params.back(l, errors[0]), acts[l]))
     return acts, errors, residual
 
 

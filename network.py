@@ -25,10 +25,14 @@ class Activation:
     f: callable
     df: callable = None
     on_output: bool = False
+    df_of_f: callable = None   # f' from the value f(x), where that is cheaper (sigmoid, tanh)
 
-    def times_df(self, x, g):
-        """f'(x) * g; g itself for the identity (exactly what multiplying by 1 gives, one op less)."""
-        return g if self.df is None else self.df(x) * g
+    def times_df(self, x, g, fx=None):
+        """f'(x) * g; g itself for the identity (exactly what multiplying by 1 gives, one op less).
+        With fx = f(x) already at hand, f' is computed from it where df_of_f allows (the same values)."""
+        if self.df is None:
+            return g
+        return (self.df(x) if fx is None or self.df_of_f is None else self.df_of_f(fx)) * g
 
     def output(self, mu):
         """The network's output o from the output layer's pre-activation mu_L."""
@@ -39,15 +43,18 @@ class Activation:
         return replace(self, on_output=on_output)
 
 
-def _sigmoid_df(x):
-    s = torch.sigmoid(x)
+def _sigmoid_df_of_f(s):
     return s * (1 - s)
+
+
+def _tanh_df_of_f(t):
+    return 1 - t * t
 
 
 ACTIVATIONS = {
     "identity": Activation(lambda x: x),
-    "sigmoid": Activation(torch.sigmoid, _sigmoid_df),
-    "tanh": Activation(torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
+    "sigmoid": Activation(torch.sigmoid, lambda x: _sigmoid_df_of_f(torch.sigmoid(x)), df_of_f=_sigmoid_df_of_f),
+    "tanh": Activation(torch.tanh, lambda x: _tanh_df_of_f(torch.tanh(x)), df_of_f=_tanh_df_of_f),
     "relu": Activation(torch.relu, lambda x: (x > 0).to(x.dtype)),
     "leaky_relu": Activation(lambda x: F.leaky_relu(x, 0.01),
                              lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, 0.01))),

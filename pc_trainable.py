@@ -73,10 +73,12 @@ def energy(errors, residual):
     return sum(half_squared_sum(e) for e in errors[:-1]) + output_loss(residual)
 
 
-def value_gradients(params, xs, errors, act):
-    """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1."""
-    return [e - act.times_df(x, params.back(l, e_next))
-            for l, (x, e, e_next) in enumerate(zip(xs, errors[:-1], errors[1:]), 1)]
+def value_gradients(params, xs, errors, act, acts=None):
+    """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1 (`acts`,
+    the activities [s, f(x_1), ...] of prediction_errors, spare recomputing f where f' needs it)."""
+    fxs = acts[1:] if acts is not None else [None] * len(xs)
+    return [e - act.times_df(x, params.back(l, e_next), fx)
+            for l, (x, fx, e, e_next) in enumerate(zip(xs, fxs, errors[:-1], errors[1:]), 1)]
 
 
 def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None):
@@ -105,7 +107,7 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
         if k == 0:
             loss = output_loss(residual)
         moves = k < x_steps
-        x_grads = value_gradients(params, xs, errors, act) if moves else None
+        x_grads = value_gradients(params, xs, errors, act, acts) if moves else None
         if k in settings.update_p_at:
             optimizer.step(params, params.gradients(acts, errors))
             mu_1 = None

@@ -780,7 +780,7 @@ def test_train_members_bp_on_fig3a_reports_hand_derived_outputs():
 # ---------------------------------------------------------------------------------------------
 # 7. Mutations: the comparisons above must catch wrong rules
 # ---------------------------------------------------------------------------------------------
-def _no_df_value_gradients(params, xs, errors, act):
+def _no_df_value_gradients(params, xs, errors, act, acts=None):
     return [e - torch.matmul(e_next, w_next)
             for x, e, e_next, w_next in zip(xs, errors[:-1], errors[1:], params.weights[1:])]
 
