@@ -14,14 +14,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
+try:
+    import matplotlib
 
-matplotlib.use("Agg")
-from matplotlib import pyplot  # noqa: E402
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
 
-from analysis_utils import Panel, set_style  # noqa: E402
-import results  # noqa: E402
-from utils import ConfigError, import_attribute, resolve_config_path  # noqa: E402
+    from analysis_utils import Panel, set_style
+    import results
+    from utils import ConfigError, import_attribute, last_line, resolve_config_path
+except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
+    import deps
+    deps.exit_missing(missing, "analysis_v1.py")
 
 
 def parse_args(argv=None):
@@ -73,7 +77,11 @@ def figure_panels(run, df):
     function = import_attribute(spec, where)
     if not callable(function):
         raise ConfigError(f"{where}: {spec} is not a function")
-    panels = function(df)
+    try:
+        panels = function(df)
+    except (KeyError, ValueError) as error:   # e.g. the rows lack a column the figure plots
+        raise ConfigError(f"{run / results.ROWS_FILE}: {spec} cannot plot these rows ({last_line(error)}); "
+                          f"its columns: {summarise(list(map(str, df.columns)), 8)}") from None
     if not (isinstance(panels, list) and all(isinstance(p, Panel) for p in panels)):
         raise ConfigError(f"{where}: {spec} returned {type(panels).__name__}, "
                           "not a list of analysis_utils.Panel")
@@ -109,7 +117,12 @@ def main(argv=None):
     suffix = (f"-{args.profile}" if args.profile else "") + results.override_tag(args.override)
     print(f"results: {run}")
     for panel in panels:
-        print(write_panel(panel, out, panel.name + suffix))
+        try:
+            print(write_panel(panel, out, panel.name + suffix))
+        except OSError as error:
+            print(f"error: --out {out}: cannot write the figures ({error.strerror or error}); "
+                  "give a folder you can write", file=sys.stderr)
+            return 2
         print(f"  -> {out / panel.name}{suffix}.png", flush=True)
         pyplot.close(panel.figure)
     return 0

@@ -149,9 +149,8 @@ def verify_md5(path: str | os.PathLike, expected: str) -> None:
     actual = file_md5(path)
     if actual != expected.lower():
         raise ChecksumError(
-            f"Checksum mismatch for {path}: expected md5 {expected}, got {actual}. "
-            "The file is corrupt or not the official one; delete it and re-download "
-            "(e.g. load_dataset(..., download=True))."
+            f"checksum mismatch for {path}: expected md5 {expected}, got {actual}: the file is corrupt "
+            "or not the official one; delete it and download it again (-o config.data.download=true)"
         )
 
 
@@ -201,9 +200,11 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
         else:
             raw = path.read_bytes()
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise DataFileError(f"Cannot decompress IDX file {path}: {err}") from err
+        raise DataFileError(f"cannot decompress IDX file {path} ({err}); expected a complete gzip file: "
+                            "delete it and download it again") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataFileError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+        raise DataFileError(f"{path} is not an IDX file (magic number {raw[:4].hex() or 'missing'}, expected "
+                            "00 00 <type> <dimensions>); delete it and download it again")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
@@ -429,12 +430,11 @@ DATASETS: dict[str, DatasetInfo] = {
 
 
 def _missing_message(name: str, split: str, missing: Iterable[str], searched: Iterable[Path], put_in: Path) -> str:
-    folders = "\n".join(f"  - {p}" for p in dict.fromkeys(searched))
+    folders = ", ".join(str(p) for p in dict.fromkeys(searched))
     return (
-        f"Data set '{name}' ({split} split) not found. Missing: {', '.join(missing)}.\n"
-        f"Searched folders:\n{folders}\n"
-        f"Put the official files into {put_in} (or point DATA_DIR / data_dir at the folder that holds them), "
-        "or pass download=True (the CLI's download flag / config switch) to fetch them."
+        f"data set '{name}' ({split} split) not found: missing {', '.join(missing)}; searched {folders}; "
+        f"put the official files into {put_in} (or set DATA_DIR to the folder that holds them), "
+        "or fetch them with download=True (-o config.data.download=true)"
     )
 
 

@@ -1,28 +1,48 @@
 """Run an experiment YAML as Ray Tune trials.
 
     python main.py -c experiments/<exp>/<config>.yaml [--profile quick] [-o key.path=value ...]
-                   [--address ADDR] [--resume]
+                   [--address ADDR] [--resume] [--quiet] [--progress-every SECONDS]
     python main.py -c <exp>/<config>             # the original shorthand
     python main.py -c ... --show-config          # the resolved config, defaults filled in; no run
+    python main.py -c ... --dry-run              # check everything, show the trials and the packing,
+                                                 # estimate time and memory here; no Ray, no run
 
 Without an address (or RAY_ADDRESS) an embedded local Ray on loopback is started; under
 `ray job submit` the job's cluster is used. Each launch writes a new run (Ray's trial folders,
-rows.parquet, run.json) into the home $RESULTS_DIR/<experiment>/<config>[-<profile>][+<overrides hash>]/
-and becomes the home's current run when all its trials complete (see results.py); earlier runs are kept.
+rows.parquet, run.json with the resolved config) into the home
+$RESULTS_DIR/<experiment>/<config>[-<profile>][+<overrides hash>]/ and becomes the home's current run
+when all its trials complete (see results.py); earlier runs are kept. One launch at a time runs in a
+home (a lock naming its pid).
+
+Prerequisites: runs this one needs (the runs whose saved weights its members start from, and those
+listed under `requires:`) are looked up first: a complete one is reused; a missing one is run first,
+with its own profile, and said so.
+
+Exit codes: 0 every trial of every run completed; 1 a trial failed or did not finish; 2 bad input or
+environment, reported in one line before anything runs (nothing is changed).
 """
 import argparse
+import contextlib
+from dataclasses import dataclass
+import logging
 import os
+from pathlib import Path
 import subprocess
 import sys
 import time
 from importlib import metadata
 
-import yaml
-
-from data_utils import resolve_data_dir
-import results
-from schema import load_experiment, show_config
-from utils import PROJECT_ROOT, ConfigError, import_attribute
+try:
+    import cost
+    from data_utils import resolve_data_dir
+    import progress
+    import results
+    from schema import load_experiment, show_config
+    from utils import (PROJECT_ROOT, ConfigError, EXPERIMENTS_DIR, import_attribute, last_line, load_yaml,
+                       resolve_config_path)
+except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
+    import deps
+    deps.exit_missing(missing, "main.py")
 
 LOCAL_RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # a local Ray binds 127.0.0.1, not the external address
@@ -40,19 +60,165 @@ def parse_args(argv=None):
                         help="override any entry, e.g. -o config.pc.T=64 (repeatable)")
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or local)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the newest run of this config if it did not complete")
+                        help="continue the newest run of this config (and of a missing prerequisite) "
+                             "if it did not complete")
     parser.add_argument("--show-config", action="store_true",
                         help="print the resolved config with every default filled in, and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check everything, print the trials, members per trial and packing, and "
+                             "estimate wall time and memory on this machine; starts no Ray, runs nothing")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="when the output is not a terminal, a progress line this often (default 30)")
     return parser.parse_args(argv)
 
 
-def start_ray(address):
-    """Connect to the cluster at `address`/RAY_ADDRESS, or start an embedded local Ray."""
+# ---------------------------------------------------------------------------------------------
+# What a launch runs: the experiment and its prerequisites
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Step:
+    """One run of a launch: `action` is run (a new run), resume (`run`) or reuse (`run`, complete)."""
+    ref: str                 # <experiment>/<run name>, the name other configs use for it
+    home: Path
+    experiment: object = None
+    action: str = "run"
+    run: Path = None
+    needed_by: str = None
+
+
+def plan(config, profile=None, overrides=(), resume=False, needed_by=None, chain=()):
+    """The steps of a launch, prerequisites first; a ConfigError for any bad input on the way."""
+    experiment = load_experiment(config, profile, overrides)
+    home = results.run_home(experiment.path, profile, overrides)
+    ref = f"{home.parent.name}/{home.name}"
+    if ref in chain:
+        raise ConfigError(f"{experiment.path}: prerequisites form a cycle: {' -> '.join(chain + (ref,))}")
+    steps = {}
+    for needed, found in prerequisites(experiment).items():
+        if found is None or needed in steps:
+            continue   # none here produces it (the trainable's check says what is missing), or planned
+        current = results.current_run(results.run_home(*found))
+        if current is not None:
+            steps[needed] = Step(needed, results.run_home(*found), action="reuse", run=current, needed_by=ref)
+        else:
+            for step in plan(*found, (), resume, ref, chain + (ref,)):
+                steps.setdefault(step.ref, step)
+    steps = list(steps.values())
+    step = Step(ref, home, experiment, needed_by=needed_by)
+    if resume:
+        found = results.runs(home)
+        if found and results.read_info(found[-1])["status"] != results.COMPLETE:
+            step.action, step.run = "resume", found[-1]
+        elif needed_by is None and not any(s.action == "resume" for s in steps):
+            results.run_to_resume(home)   # the usual error: nothing to resume
+    return steps + [step]
+
+
+def prerequisites(experiment):
+    """{run name (<experiment>/<run name>): (YAML, profile) that produces it, or None} of the runs this
+    experiment needs: the trainable's own (e.g. the runs whose saved weights members start from) and
+    the configs its YAML lists under `requires`, run with the same profile."""
+    needs = getattr(trainable_of(experiment), "needs", None)
+    found = {ref: producer(ref, experiment.path)
+             for trial in (experiment.trials if needs else []) for ref in needs(trial["members"])}
+    for i, entry in enumerate(experiment.doc.get("requires") or []):
+        try:
+            path = resolve_config_path(entry)
+        except ConfigError as error:
+            raise ConfigError(f"requires[{i}]: {error}") from None
+        profile = experiment.profile
+        if profile and profile not in (load_yaml(path).get("profiles") or {}):
+            raise ConfigError(f"requires[{i}]: {path} has no profile {profile!r}, the profile of this run")
+        home = results.run_home(path, profile)
+        found[f"{home.parent.name}/{home.name}"] = (path, profile)
+    return found
+
+
+def producer(ref, beside):
+    """(YAML, profile) whose runs are called `ref` (<experiment>/<config>[-<profile>]), looked up in
+    the experiment folders beside `beside`'s and under experiments/; None if there is none (a run
+    with overrides, +<hash>, has no YAML that produces it alone)."""
+    folder, name = ref.split("/", 1)
+    if "+" in name:
+        return None
+    for root in dict.fromkeys([Path(beside).parent.parent, EXPERIMENTS_DIR]):
+        for path in sorted((root / folder).glob("*.yaml")):
+            if name == path.stem:
+                return path, None
+            profile = name[len(path.stem) + 1:] if name.startswith(path.stem + "-") else None
+            if profile and profile in (load_yaml(path).get("profiles") or {}):
+                return path, profile
+    return None
+
+
+def trainable_of(experiment):
+    """The Ray trainable the experiment names (module:attribute)."""
+    return import_attribute(experiment.trainable, "trainable")
+
+
+def prepare(experiment, pending, local):
+    """Checks before Ray starts: the trials fit this machine (a local Ray), and the trainable's own
+    checks (data present, saved weights found except those of the `pending` runs)."""
+    resources = experiment.doc["resources_per_trial"]
+    try:
+        if local:
+            fits_here(resources)
+        check = getattr(trainable_of(experiment), "prepare", None)
+        for trial in experiment.trials if check else []:
+            check(trial["members"], resources, pending)
+    except ConfigError as error:
+        raise ConfigError(f"{experiment.path}: {error}") from None
+
+
+def fits_here(resources):
+    """A local Ray offers this machine's CPUs and GPUs: a trial asking for more would never start."""
+    cpus, gpus = cost.machine()
+    if resources["cpu"] > cpus:
+        raise ConfigError(f"resources_per_trial.cpu: {resources['cpu']:g} per trial, but this machine has "
+                          f"{cpus} CPUs; at most {cpus}, or use a cluster (--address)")
+    if resources["gpu"] > gpus:
+        raise ConfigError(f"resources_per_trial.gpu: {resources['gpu']:g} per trial, but this machine has "
+                          f"{gpus} GPUs; 0 here, or use a cluster with GPUs (--address)")
+
+
+def dry_run(steps):
+    """The dry run's report: each step's trials and estimate, and the total; nothing runs."""
+    lines, total = [], 0.0
+    for step in steps:
+        if step.action == "reuse":
+            lines.append(f"prerequisite {step.ref}: its complete run {step.run} is reused")
+            continue
+        experiment = step.experiment
+        doing = f"would resume {step.run}" if step.action == "resume" else f"a new run in {step.home}"
+        first = (f"prerequisite {step.ref} (needed by {step.needed_by}): no complete run, so it runs first; "
+                 if step.needed_by else f"{step.ref}: ")
+        lines.append(f"{first}{experiment.path}: valid; {doing}")
+        owner = results.lock_owner(step.home)
+        if owner:
+            lines.append(f"  note: in use now by another launch ({owner}); a launch now would be refused")
+        estimate = cost.estimate(experiment)
+        lines += cost.preview(experiment, estimate)
+        total += estimate.wall
+    if sum(step.action != "reuse" for step in steps) > 1:
+        lines.append(f"all runs: ~{progress.duration(total)} wall")
+    lines.append("nothing was run or written")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one step on Ray
+# ---------------------------------------------------------------------------------------------
+def start_ray(address, quiet=False):
+    """Connect to the cluster at `address`/RAY_ADDRESS, or start an embedded local Ray (once). Quiet:
+    the workers' output is not forwarded (a trial's error still is, by its trial's record)."""
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:   # read by Ray at import time
         for key, value in LOCAL_RAY_ENV.items():
             os.environ.setdefault(key, value)
     import ray
+    if ray.is_initialized():
+        return
     # Tune runs trials in their own working directories: hand them absolute paths.
     env_vars = {"RESULTS_DIR": str(results.results_dir()), "DATA_DIR": str(resolve_data_dir())}
     if address:
@@ -61,26 +227,21 @@ def start_ray(address):
             runtime_env = {"working_dir": str(PROJECT_ROOT), "env_vars": env_vars,
                            "excludes": [".venv", "results", "data", ".git", "**/figures",
                                         "__pycache__", ".pytest_cache"]}
-        ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
+        try:
+            ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING", log_to_driver=not quiet)
+        except (ConnectionError, ray.exceptions.AuthenticationError) as error:
+            causes = [error, error.__cause__]   # Ray gives up with the token error or its traceback text
+            if any(isinstance(cause, ray.exceptions.AuthenticationError) or "InvalidAuthToken" in str(cause)
+                   for cause in causes):
+                raise ConfigError(f"Ray cluster {address}: refused this driver: it needs the cluster's token "
+                                  "and has none or a wrong one; set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH "
+                                  "(a file holding the token) or RAY_AUTH_TOKEN (see runtime_envs/README.md)") from None
+            raise ConfigError(f"Ray cluster {address}: cannot connect ({last_line(error)}); check --address or "
+                              "RAY_ADDRESS") from None
     else:
         pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-        ray.init(include_dashboard=False, logging_level="WARNING",
+        ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=not quiet,
                  runtime_env={"env_vars": {**env_vars, "PYTHONPATH": pythonpath}})
-
-
-def trainable_of(experiment):
-    """The Ray trainable the experiment names (module:attribute)."""
-    return import_attribute(experiment.trainable, "trainable")
-
-
-def prepare(experiment):
-    """The trainable's own checks (data present, saved weights found) before Ray starts."""
-    check = getattr(trainable_of(experiment), "prepare", None)
-    for trial in experiment.trials if check else []:
-        try:
-            check(trial["members"])
-        except ConfigError as error:
-            raise ConfigError(f"{experiment.path}: {error}") from None
 
 
 def make_tuner(experiment, path, resume):
@@ -89,6 +250,10 @@ def make_tuner(experiment, path, resume):
     from ray.tune.logger import JsonLoggerCallback
     # The rows travel in the results: keep Tune's result.json only, not CSV/TensorBoard copies.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # Tune's own console output (a table, per-trial tracebacks) gives way to our progress and
+    # one line per failed trial; the full error stays in the trial's error.txt.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     doc = experiment.doc
     resources = doc["resources_per_trial"]
     # The member configs go to the trials once, through the object store: in the param space they
@@ -111,13 +276,10 @@ def make_tuner(experiment, path, resume):
                                     trial_name_creator=lambda trial: f"trial_{trial.trial_id}"),
         run_config=tune.RunConfig(storage_path=str(path.parent), name=path.name, verbose=0,
                                   callbacks=[JsonLoggerCallback()],
-                                  failure_config=tune.FailureConfig(max_failures=0)))
-
-
-def last_line(error):
-    """The exception line of a trial's error (Ray wraps the worker's whole traceback)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else repr(error)
+                                  # A trial whose node or worker process is lost is run again from its
+                                  # start; Tune cannot tell that from the trial's own error, which is
+                                  # then retried too. run.json's retried_trials lists them.
+                                  failure_config=tune.FailureConfig(max_failures=2)))
 
 
 def provenance():
@@ -147,24 +309,27 @@ def launch_info(experiment):
     }
 
 
-def run(experiment, path, address=None, resume=False):
-    """Run (or resume) the experiment in the run folder `path`; write rows.parquet and run.json; make
-    it the current run of its home if every trial completed. Returns the run.json dict."""
+def run(experiment, path, address=None, resume=False, shown=None):
+    """Run (or resume) the experiment in the run folder `path`, showing the progress `shown` (a
+    progress.Progress; None: quiet) if given; write rows.parquet and run.json; make it the current run
+    of its home if every trial completed. Returns the run.json dict."""
     info = results.read_info(path) if resume else launch_info(experiment)
     if not resume:
         results.write_members(path, experiment.trials)
     info.update(status=results.RUNNING, **provenance())
     results.write_info(path, info)
     start = time.time()
-    start_ray(address)
-    grid = make_tuner(experiment, path, resume).fit()
+    start_ray(address, quiet=shown is None)
+    tuner = make_tuner(experiment, path, resume)
+    with progress.watching(path, shown) if shown else contextlib.nullcontext():
+        grid = tuner.fit()
     errors = [{"trial": info["trial_labels"][r.config["trial"]],
                "folder": r.path, "error": last_line(r.error)} for r in grid if r.error]
     rows = results.collect_rows(path)
     results.write_rows(path, rows)
     unfinished = results.unfinished_trials(path)
     info.update(status=results.FAILED if errors or unfinished else results.COMPLETE, rows=len(rows),
-                failed_trials=errors, unfinished_trials=unfinished,
+                failed_trials=errors, unfinished_trials=unfinished, retried_trials=results.retried_trials(path),
                 wall_time_s=round(time.time() - start, 2))
     results.write_info(path, info)
     if info["status"] == results.COMPLETE:
@@ -172,18 +337,36 @@ def run(experiment, path, address=None, resume=False):
     return info
 
 
-def this_run(home, resumed):
-    """The run folder of this launch: the run to resume, or a new one beside the current run."""
-    if resumed:
-        print(f"resuming the unfinished run {resumed}")
-        return resumed
-    current = results.current_run(home)
-    if current:
-        print(f"{current} stays the current run until this one completes")
-    return results.new_run(home)
+def run_step(step, args, say):
+    """Run one step of the launch (its home locked by the caller); returns its run.json dict."""
+    experiment = step.experiment
+    if step.action == "resume":
+        say(f"resuming the unfinished run {step.run}")
+        path = step.run
+    else:
+        current = results.current_run(step.home)
+        if current:
+            say(f"{current} stays the current run until this one completes")
+        path = results.new_run(step.home)
+    members = [len(t["members"]) for t in experiment.trials]
+    trials, runs = progress.count(len(members), "trial"), progress.count(sum(members), "run")
+    say(f"{experiment.path.name}: {trials}, {runs} -> {path}")
+    shown = None if args.quiet else progress.Progress(members, experiment.doc["stop"]["training_iteration"],
+                                                      every=args.progress_every)
+    summary = run(experiment, path, args.address, step.action == "resume", shown)
+    say(f"done in {summary['wall_time_s']} s: {summary['rows']} rows; "
+        f"{len(summary['failed_trials'])} failed trials; status {summary['status']}")
+    for retry in summary["retried_trials"]:
+        say(f"retried: {retry['trial']}: {progress.count(retry['failures'], 'failure')} ({retry['error']}), "
+            f"{'then finished' if retry['finished'] else 'not finished'}")
+    for failure in summary["failed_trials"]:
+        print(f"failed: {failure['trial']}: {failure['error']} (details: {failure['folder']}/error.txt)",
+              file=sys.stderr)
+    report_current(step.home, path, summary, say)
+    return summary
 
 
-def report_current(home, path, summary):
+def report_current(home, path, summary, say):
     """Say which run is current now and where the earlier complete runs are kept."""
     if summary["status"] != results.COMPLETE:
         current = results.current_run(home)
@@ -191,36 +374,56 @@ def report_current(home, path, summary):
               f"--resume continues it); current run: {current or 'none'}", file=sys.stderr)
         return
     earlier = [run for run in results.complete_runs(home) if run != path]
-    print(f"current run: {path}")
+    say(f"current run: {path}")
     if earlier:
-        print("earlier complete runs, kept until you remove them: " + ", ".join(map(str, earlier)))
+        say("earlier complete runs, kept until you remove them: " + ", ".join(map(str, earlier)))
+
+
+def launch(steps, args, say):
+    """Run the steps in order, each home locked from the start; stop at the first that fails."""
+    with contextlib.ExitStack() as locks:
+        for step in steps:
+            if step.action != "reuse":
+                locks.enter_context(results.locked(step.home))
+        for step in steps:
+            if step.action == "reuse":
+                say(f"prerequisite {step.ref} (needed by {step.needed_by}): reusing its complete run {step.run}")
+                continue
+            if step.needed_by:
+                say(f"prerequisite {step.ref} (needed by {step.needed_by}) has no complete run: running it first")
+            if run_step(step, args, say)["status"] != results.COMPLETE:
+                if step is not steps[-1]:
+                    print(f"error: prerequisite {step.ref} did not complete, so {steps[-1].ref} was not "
+                          "started", file=sys.stderr)
+                return 1
+    return 0
 
 
 def main(argv=None):
     args = parse_args(argv)
+    say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     try:
-        experiment = load_experiment(args.config, args.profile, args.override)
+        steps = plan(args.config, args.profile, args.override, args.resume)
         if args.show_config:
-            print(show_config(experiment), end="")
+            print(show_config(steps[-1].experiment), end="")
             return 0
-        prepare(experiment)
-        home = results.run_home(experiment.path, experiment.profile, experiment.overrides)
-        resumed = results.run_to_resume(home) if args.resume else None
-    except (ConfigError, OSError, ValueError) as error:   # bad config, missing or corrupt data
+        pending = {step.ref for step in steps if step.action != "reuse"}
+        local = not (args.address or os.environ.get("RAY_ADDRESS"))
+        for step in steps:
+            if step.action != "reuse":
+                prepare(step.experiment, pending, local)
+        if args.dry_run:
+            print(dry_run(steps))
+            return 0
+        if not local:   # a cluster that refuses this driver (e.g. no token) is reported before a run starts
+            start_ray(args.address, quiet=args.quiet)
+        return launch(steps, args, say)
+    except ConfigError as error:   # bad config, data, results or environment: before anything ran
         print(f"error: {error}", file=sys.stderr)
         return 2
-    members = sum(len(t["members"]) for t in experiment.trials)
-    shown = {k: v for k, v in experiment.doc.items() if k not in ("profiles", "description")}
-    print(yaml.safe_dump(shown, sort_keys=False, width=100).rstrip())
-    path = this_run(home, resumed)
-    print(f"{experiment.path.name}: {len(experiment.trials)} trials, {members} runs -> {path}", flush=True)
-    summary = run(experiment, path, args.address, args.resume)
-    print(f"done in {summary['wall_time_s']} s: {summary['rows']} rows; "
-          f"{len(summary['failed_trials'])} failed trials; status {summary['status']}", flush=True)
-    for failure in summary["failed_trials"]:
-        print(f"failed: {failure['trial']}: {failure['error']}", file=sys.stderr)
-    report_current(home, path, summary)
-    return 0 if summary["status"] == results.COMPLETE else 1
+    except KeyboardInterrupt:   # Ctrl-C before Tune took over, or a second one (the first stops Tune cleanly)
+        print("interrupted: a run that started is left unfinished; --resume continues it", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

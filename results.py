@@ -2,6 +2,7 @@
 
     $RESULTS_DIR/<experiment>/<config>[-<profile>][+<hash of the -o overrides>]/   a run home
         current                  the name of the current run: the last one that completed
+        lock                     held (flock) by the launch running in this home; names its pid
         <UTC time>/              one run per launch (Tune's experiment folder)
             run.json             status (running, complete, failed), resolved config, trials, provenance
             members.parquet      every member's flattened config, by trial and member index
@@ -10,22 +11,28 @@
                                  checkpoint_*/weights.pt
 
 A launch never touches earlier runs; `current` moves (atomically) only when a run completes, so a
-killed or failed launch leaves the previous complete results in place. Only this module reads or
-writes these files.
+killed or failed launch leaves the previous complete results in place. One launch at a time runs in
+a home: it holds the home's lock, which the system drops when its process ends, however it ends.
+Only this module reads or writes these files; a file it cannot read is a ConfigError naming it.
 """
+import contextlib
 from datetime import datetime, timezone
+import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
+import socket
+import sys
 
 import pandas as pd
 
-from utils import ConfigError, apply_override, flatten, run_names
+from utils import ConfigError, apply_override, flatten, last_line, run_names
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 INFO_FILE, ROWS_FILE, CURRENT_FILE, WEIGHTS_FILE = "run.json", "rows.parquet", "current", "weights.pt"
-MEMBERS_FILE = "members.parquet"
+MEMBERS_FILE, LOCK_FILE = "members.parquet", "lock"
+INFO_KEYS = ("status", "config_file", "resolved", "trial_labels")   # what every reader of run.json needs
 
 
 def results_dir():
@@ -64,7 +71,10 @@ def runs(home):
 def new_run(home):
     """Create the folder of a new run, named by the current UTC time."""
     path = Path(home) / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as error:
+        raise unwritable(path, error) from None
     return path
 
 
@@ -103,13 +113,94 @@ def write_info(run, info):
 
 
 def read_info(run):
-    return json.loads((Path(run) / INFO_FILE).read_text())
+    """run.json as a dict; a ConfigError naming the file if it is not a run record."""
+    path = Path(run) / INFO_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path}: unreadable run record ({last_line(error)}); expected the JSON "
+                          "file main.py writes") from None
+    missing = [key for key in INFO_KEYS if not isinstance(info, dict) or key not in info]
+    if missing or info["status"] not in (RUNNING, COMPLETE, FAILED):
+        problem = f"lacks {', '.join(missing)}" if missing else f"has status {info['status']!r}"
+        raise ConfigError(f"{path}: not a run record: it {problem}; expected a mapping with "
+                          f"{', '.join(INFO_KEYS)} and status {RUNNING}, {COMPLETE} or {FAILED}")
+    return info
 
 
 def _write_atomic(path, text):
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# One launch at a time in a home
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def locked(home):
+    """Hold the home's lock for the block: a second launch on the same home gets a ConfigError naming
+    the owner (pid, host, since, command). The lock is an flock, so the system drops it when its
+    process ends, even by kill -9; a lock file left with an owner but no flock is stale and taken
+    over. The file stays (empty when free): removing it could let two launches lock two files."""
+    path = Path(home) / LOCK_FILE
+    try:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise unwritable(path, error) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{home} is in use by another launch ({_owner(fd)}); wait for it to "
+                              "finish or stop it, then launch again") from None
+        if os.pread(fd, 1, 0):
+            print(f"note: taking over the stale lock of a launch that ended without releasing it "
+                  f"({_owner(fd)})", file=sys.stderr)
+        _rewrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
+                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+        try:
+            yield
+        finally:
+            _rewrite(fd, "")
+    finally:
+        os.close(fd)   # drops the flock
+
+
+def unwritable(path, error):
+    """The ConfigError for a results path that cannot be written."""
+    return ConfigError(f"RESULTS_DIR={results_dir()}: cannot write {path} ({error.strerror or error}); "
+                       "set RESULTS_DIR to a folder you can write")
+
+
+def lock_owner(home):
+    """Who holds the home's lock ('pid ... on ...'), or None when it is free."""
+    path = Path(home) / LOCK_FILE
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return _owner(fd)
+    finally:
+        os.close(fd)
+
+
+def _owner(fd):
+    """The owner a lock file names, for people."""
+    try:
+        owner = json.loads(os.pread(fd, 4096, 0))
+        return f"pid {owner['pid']} on {owner['host']}, since {owner['since']}: {owner['command']}"
+    except (ValueError, KeyError, TypeError):
+        return "owner unknown"
+
+
+def _rewrite(fd, text):
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode(), 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +280,7 @@ def read_trial_rows(trial_dir, members):
 
 def collect_rows(run):
     """All trials of a run as one DataFrame."""
-    members = pd.read_parquet(Path(run) / MEMBERS_FILE)
+    members = _read_table(Path(run) / MEMBERS_FILE, "it is the run's record of its members: run the config again")
     frames = [read_trial_rows(trial_dir, members) for trial_dir in _trial_dirs(run)]
     frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -202,7 +293,16 @@ def write_rows(run, rows):
 def load_rows(run):
     """The run's tidy table: rows.parquet, or (for a run that never finished) the trial records."""
     table = Path(run) / ROWS_FILE
-    return pd.read_parquet(table) if table.exists() else collect_rows(run)
+    return _read_table(table, "main.py writes it from the trial records, which are read instead once it "
+                              "is removed") if table.exists() else collect_rows(run)
+
+
+def _read_table(path, remedy):
+    """A parquet table; a ConfigError naming the file if it cannot be read."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as error:   # pyarrow's ArrowInvalid is a ValueError
+        raise ConfigError(f"{path}: not a readable parquet table ({last_line(error)}); {remedy}") from None
 
 
 def trial_nodes(run):
@@ -224,11 +324,63 @@ def trial_states(run):
     return states
 
 
+def trial_progress(run):
+    """(trial index, state, iterations done) of each trial of the run that started: state is done (a
+    finished record), failed (Tune's error.txt, newer than the last report) or running. Reads only
+    the end of each trial's records, so it may be called often while a run goes on."""
+    found = []
+    for trial_dir in _trial_dirs(run):
+        last, error, records = _last_report(trial_dir), trial_dir / "error.txt", trial_dir / "result.json"
+        if last and last["done"]:
+            state = "done"
+        elif error.exists() and (last is None or error.stat().st_mtime >= records.stat().st_mtime):
+            state = "failed"
+        else:
+            state = "running"
+        found.append((_trial_index(trial_dir), state, last["iterations_done"] if last else 0))
+    return found
+
+
+def _last_report(trial_dir, block=1 << 16):
+    """The last complete report of a trial (its result.json read from the end), or None."""
+    path = Path(trial_dir) / "result.json"
+    try:
+        with open(path, "rb") as f:
+            data, position = b"", f.seek(0, os.SEEK_END)
+            while position > 0:
+                step = min(block, position)
+                position -= step
+                f.seek(position)
+                data = f.read(step) + data
+                complete = data[:data.rfind(b"\n") + 1]   # without a line still being written
+                if complete.count(b"\n") >= 2 or (position == 0 and complete.strip()):
+                    return json.loads(complete.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def unfinished_trials(run):
     """Labels of the run's trials (run.json's `trial_labels`) without a finished record: never
     started, killed or failed."""
     finished = {_trial_index(trial_dir) for trial_dir in _trial_dirs(run) if _finished(trial_dir)}
     return [label for i, label in enumerate(read_info(run)["trial_labels"]) if i not in finished]
+
+
+def retried_trials(run):
+    """[{"trial": label, "failures": n, "error": first line of the last failure, "finished": bool}]
+    for each trial of the run that failed at least once, e.g. on a lost node, and was tried again (or
+    given up). Tune appends a "Failure # n (occurred at ...)" header and the error to error.txt."""
+    labels, found = read_info(run)["trial_labels"], []
+    for trial_dir in _trial_dirs(run):
+        error = trial_dir / "error.txt"
+        lines = error.read_text(errors="replace").splitlines() if error.exists() else []
+        headers = [i for i, line in enumerate(lines) if line.startswith("Failure # ")]
+        if headers:
+            last = next((line.strip() for line in lines[headers[-1] + 1:] if line.strip()), "")
+            found.append({"trial": labels[_trial_index(trial_dir)], "failures": len(headers),
+                          "error": last, "finished": _finished(trial_dir)})
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

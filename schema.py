@@ -11,6 +11,7 @@ allowed there. Validated member configs are plain dicts with every default fille
 from dataclasses import dataclass
 from functools import lru_cache
 import json
+import math
 from pathlib import Path
 import re
 import sys
@@ -21,6 +22,7 @@ from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationEr
 from pydantic_core import PydanticCustomError
 import yaml
 
+from conv import conv_geometry
 from engine import PACKABLE, task_class
 from metrics import METRICS
 from network import ACTIVATIONS, INITS
@@ -283,14 +285,12 @@ def _fill_sizes(model, n_in, n_out):
 def _fill_conv_sizes(model, n_in, n_out):
     """With convolutions: the input images fit the data, sizes starts at their flattened output,
     and num_layers counts the convolutions and the dense layers."""
-    channels, height, width = model.conv.input_shape
-    if channels * height * width != n_in:
+    if math.prod(model.conv.input_shape) != n_in:
         raise _error("model.conv.input_shape", f"{model.conv.input_shape} does not fit the data's {n_in} inputs")
-    for layer in model.conv.layers:
-        height, width = ((size + 2 * layer.padding - layer.kernel) // layer.stride + 1 for size in (height, width))
-        if min(height, width) < 1:
-            raise _error("model.conv.layers", "the images shrink to nothing: use smaller kernels or strides")
-        channels = layer.channels
+    _, shapes = conv_geometry(model.conv.input_shape, [layer.model_dump() for layer in model.conv.layers])
+    if min(min(shape[1:]) for shape in shapes) < 1:
+        raise _error("model.conv.layers", "the images shrink to nothing: use smaller kernels or strides")
+    channels, height, width = shapes[-1]
     flat = channels * height * width
     if model.sizes is None or (model.sizes[0], model.sizes[-1]) != (flat, n_out):
         raise _error("model.sizes", f"with conv, give the dense layers' sizes from the flattened "
@@ -372,6 +372,9 @@ class Document(Section):
     figures: list[str] = Field([], description="the paper panels it reproduces")
     trainable: str = Field("supervised", description="a registered trainable (supervised) or "
                                                      "module:attribute with `schema` and `packable`")
+    requires: list[Annotated[str, Field(pattern=r"^[^/]+/[^/]+$")]] = Field(
+        [], description="configs (<experiment>/<config>) whose runs this one needs: main.py runs each "
+                        "first, with this run's profile, unless it has a complete run")
     stop: Stop = Field(description="when a trial ends")
     resources_per_trial: Resources = Field(Resources(), description="what Ray reserves for one trial")
     pack: list[str] = Field([], description="config paths whose values differ between the members of "
@@ -402,6 +405,7 @@ _MESSAGES = {
     "greater_than_equal": "must be >= {ge}, got {input}",
     "less_than_equal": "must be <= {le}, got {input}",
     "too_short": "needs at least {min_length} entries, got {actual_length}",
+    "string_pattern_mismatch": "must match the pattern {pattern}, got {input!r}",
 }
 
 

@@ -3,7 +3,8 @@
 A trial's parameters are {"trial": i, "iterations": N, "report_every": k, "cpus": c}; `trials`
 (bound with tune.with_parameters, so it travels once through the object store) holds every trial's
 member configs. The rows travel to the driver in Tune's results (the record format is results.py's);
-weights a config asks to keep travel in a checkpoint.
+weights a config asks to keep travel in a checkpoint. A trial runs on the device that Ray's
+assignment and its `device` allow (`trial_device`).
 """
 import tempfile
 import uuid
@@ -14,9 +15,28 @@ import engine
 import results
 from utils import ConfigError
 
+GPU_HINT = "set resources_per_trial.gpu (e.g. 1, or 0.5 to share one), or device: auto or cpu"
+
+
+def trial_device(requested, gpu_ids, cuda_available):
+    """The device of a trial: `requested` is config.device (auto, cpu, cuda), `gpu_ids` the GPUs Ray
+    gave the trial (ray.get_gpu_ids()). auto means CUDA exactly when the trial was given a GPU."""
+    if requested == "cpu":
+        return "cpu"
+    if not gpu_ids:
+        if requested == "cuda":
+            raise ConfigError(f"config.device: cuda, but Ray gave this trial no GPU; {GPU_HINT}")
+        return "cpu"
+    if not cuda_available:
+        raise ConfigError(f"config.device: {requested}: Ray gave this trial GPU {gpu_ids}, but torch "
+                          f"{torch.__version__} cannot use CUDA here (a CPU build?); install torch's "
+                          "CUDA build on the node, or set device: cpu and resources_per_trial.gpu: 0")
+    return "cuda"
+
 
 def supervised(trial, trials):
     """Train the trial's packed members, reporting rows as they come and the weights at the end."""
+    import ray
     from ray import tune
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
     attempt, final = uuid.uuid4().hex, {}
@@ -29,6 +49,8 @@ def supervised(trial, trials):
             tune.report(record)
 
     members = trials[trial["trial"]]
+    device = trial_device(members[0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
+    members = [dict(member, device=device) for member in members]
     run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0))
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
@@ -40,22 +62,33 @@ def supervised(trial, trials):
         tune.report(final, checkpoint=checkpoint)
 
 
-def prepare(members):
-    """Checks before any trial starts: the data is at hand and saved weights exist."""
+def prepare(members, resources, pending=frozenset()):
+    """Checks before any trial starts: the device fits the resources, the data is at hand and saved
+    weights exist (except those of `pending` runs, which main.py produces first)."""
     first = members[0]
+    if first["device"] == "cuda" and not resources["gpu"]:
+        raise ConfigError(f"config.device: cuda, but resources_per_trial.gpu is 0, so no trial gets a GPU; "
+                          f"{GPU_HINT}")
     task = engine.task_class(first["data"]["name"])
-    if hasattr(task, "prepare"):
-        task.prepare(first["data"])
-    try:   # building the task checks e.g. that there are enough images per class, up front
+    try:
+        if hasattr(task, "prepare"):
+            task.prepare(first["data"])
+        # building the task checks e.g. that there are enough images per class, up front
         task(first["data"], [m["seed"] for m in members], "cpu", torch.float32)
-    except ValueError as error:
-        raise ConfigError(f"config.data: {error}") from None
+    except (OSError, ValueError) as error:   # missing, truncated or corrupt files; impossible subsets
+        raise ConfigError(f"config.data: {' '.join(str(error).split())}") from None
     for member in members:
-        if engine.is_pretrained(member["model"]["init"]):
+        init = member["model"]["init"]
+        if engine.is_pretrained(init) and init["run"] not in pending:
             try:
-                results.weights_file(member["model"]["init"]["run"])
+                results.weights_file(init["run"])
             except ConfigError as error:
                 raise ConfigError(f"config.model.init.run: {error}") from None
 
 
-supervised.prepare = prepare
+def needs(members):
+    """The runs (<experiment>/<run name>) whose saved weights the members start from."""
+    return [m["model"]["init"]["run"] for m in members if engine.is_pretrained(m["model"]["init"])]
+
+
+supervised.prepare, supervised.needs = prepare, needs

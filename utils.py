@@ -22,6 +22,12 @@ class ConfigError(ValueError):
     """A bad experiment file, key or value; the message is one line meant for the user."""
 
 
+def last_line(error):
+    """The last non-empty line of an exception's message (where a wrapped traceback ends), or its type."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def _fail(path, message):
     raise ConfigError(f"{path}: {message}")
 
@@ -70,7 +76,15 @@ def apply_override(doc, assignment):
     if "=" not in assignment:
         raise ConfigError(f"-o {assignment}: expected key.path=value")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"-o {assignment}: the value is not valid YAML ({getattr(error, 'problem', error)}"
+                          f"{where}); write YAML data, quoted for the shell, e.g. -o 'key=[1, 2]'") from None
+    if not key.strip() or "" in key.strip().split("."):
+        raise ConfigError(f"-o {assignment}: expected key.path=value with a non-empty key path")
     parts = key.strip().split(".")
     node = doc
     for i, part in enumerate(parts[:-1]):

@@ -158,6 +158,20 @@ def test_unfinished_trials_are_the_expected_ones_without_a_finished_record(resul
     assert len(results.load_rows(run)) == 4 + 4 + 1    # no rows.parquet yet: the trial records
 
 
+def test_retried_trials_are_those_with_a_failure_in_tunes_error_file_with_the_count_and_last_error(results_root):
+    trials = [{"members": [member(rule, lr)]} for rule in ("pc", "bp") for lr in (0.1, 0.2)]
+    run = write_run(results.run_home(FIG3A), trials, results.RUNNING, finished=[0, 1])
+    # As Tune appends them: a header per failure, then the error (a lost node's is several lines).
+    failure = "Failure # {} (occurred at 2026-01-01_00-00-00)\n{}\n"
+    (run / "trial_1" / "error.txt").write_text(failure.format(1, "ray.exceptions.ActorDiedError: lost\nmore"))
+    write_trial(run, "trial_2", 2, [(outputs(1), "a", False)])
+    (run / "trial_2" / "error.txt").write_text(failure.format(1, "\nValueError: one") + failure.format(2, "ValueError: two"))
+    assert results.retried_trials(run) == [
+        {"trial": "rule=pc, optimizer.lr=0.2", "failures": 1, "error": "ray.exceptions.ActorDiedError: lost",
+         "finished": True},
+        {"trial": "rule=bp, optimizer.lr=0.1", "failures": 2, "error": "ValueError: two", "finished": False}]
+
+
 # ---------------------------------------------------------------------------------------------
 # Saved weights
 # ---------------------------------------------------------------------------------------------
