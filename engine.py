@@ -179,9 +179,13 @@ class PackedRun:
         return split_columns(columns), finite
 
     def silence(self, diverged):
-        """Zero the weights of diverged members so they stay finite (their scores are fixed)."""
+        """Zero the weights of diverged members so they stay finite (their scores are fixed), and
+        tell a task that can stop simulating them (`task.drop(mask [M])`, e.g. a closed-loop task)."""
         for p in self.params.tensors:
             p[diverged] = 0
+        drop = getattr(self.task, "drop", None)
+        if drop is not None:
+            drop(diverged.cpu().numpy())
 
 
 def split_columns(columns):

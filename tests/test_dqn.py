@@ -310,6 +310,25 @@ def test_an_environment_error_stops_only_its_member():
         np.testing.assert_array_equal(returns[:, m], expected)
 
 
+def test_a_diverged_member_stops_acting_and_the_others_go_on_as_before():
+    """engine.train zeroes a diverged member's weights and calls task.drop: its environment is not
+    stepped any more (length 0), the other members' episodes are exactly those of a clean run."""
+    members = [member("bp", seed, 0.01, **SMALL) for seed in range(3)]
+    clean, _ = train(members, 6)
+    run = engine.PackedRun.build(members)
+    lengths = []
+    for iteration in range(6):
+        if iteration == 2:
+            run.silence(torch.tensor([False, True, False]))
+        out, _ = run.iterate(iteration)
+        lengths.append(out["episode_length"].tolist())
+    lengths = np.array(lengths)
+    assert (lengths[:2, 1] > 0).all() and (lengths[2:, 1] == 0).all()
+    for m in (0, 2):
+        expected = clean[clean["member"] == m].sort_values("iteration")["episode_length"].to_numpy()
+        np.testing.assert_array_equal(lengths[:, m], expected)
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="not a gymnasium environment"):
         task_config(env="NoSuchEnv-v0")

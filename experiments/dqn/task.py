@@ -194,22 +194,28 @@ class ReplayBuffer:
 
 class MemberEnvs:
     """One gymnasium environment per member, stepped in a list; an error in one member's environment
-    marks that member failed and leaves the others going."""
+    marks that member failed and leaves the others going. Members `stopped` (diverged) no longer act."""
 
     def __init__(self, name, seeds):
         self.envs = [gym.make(name) for _ in seeds]
         self.first_seeds = [derive_seed(seed, "env") for seed in seeds]
         self.failed = np.zeros(len(seeds), dtype=bool)
+        self.stopped = np.zeros(len(seeds), dtype=bool)
         self.obs_dim = env_spaces(name)[0]
+
+    @property
+    def inactive(self):
+        """Members that neither act nor learn: failed or stopped [M]."""
+        return self.failed | self.stopped
 
     def fail(self, m, error):
         self.failed[m] = True
         warnings.warn(f"dqn: member {m}'s environment failed and the member stops: {error!r}", RuntimeWarning)
 
     def reset(self):
-        """First observations [M, D] (zeros for failed members)."""
+        """First observations [M, D] (zeros for inactive members)."""
         obs = np.zeros((len(self.envs), self.obs_dim))
-        for m in np.flatnonzero(~self.failed):
+        for m in np.flatnonzero(~self.inactive):
             seed, self.first_seeds[m] = self.first_seeds[m], None
             try:
                 obs[m] = self.envs[m].reset(seed=seed)[0]
@@ -277,6 +283,10 @@ class DeepQLearning:
     def eval_sets(self):
         return {}
 
+    def drop(self, members):
+        """Stop simulating `members` (a bool mask [M]: diverged, so their scores are fixed)."""
+        self.envs.stopped |= np.asarray(members, dtype=bool)
+
     def run(self, iteration, learner):
         lengths, returns = self.play(epsilon(self.cfg, iteration), learner)
         self.buffer.store(self.staging, lengths)
@@ -297,7 +307,7 @@ class DeepQLearning:
         """One episode of every member (staged); returns (lengths [M], returns [M])."""
         members = len(self.envs.failed)
         obs = self.envs.reset()
-        rows = ~self.envs.failed                       # members still in their episode
+        rows = ~self.envs.inactive                     # members still in their episode
         lengths = np.zeros(members, dtype=np.int64)
         returns = np.zeros(members)
         k = 0
@@ -322,7 +332,7 @@ class DeepQLearning:
     def learn(self, learner):
         """`updates_per_episode` TD steps for the members whose buffer is past `learning_starts`."""
         cfg = self.cfg
-        ready = (self.buffer.size > cfg["learning_starts"]) & ~self.envs.failed
+        ready = (self.buffer.size > cfg["learning_starts"]) & ~self.envs.inactive
         if not ready.any():
             return
         s, action, reward, s_next, done = self.buffer.sample(
