@@ -117,7 +117,7 @@ def test_small_data_quick_favours_pc_with_the_fewest_images(tmp_path):
 
 
 def test_concept_drift_quick_starts_both_rules_from_the_pretrained_weights(tmp_path):
-    run_cli("main.py", "concept_drift/pretrain")
+    # main.py runs the missing prerequisite concept_drift/pretrain-quick first
     rows, _, _ = run_and_analyse("concept_drift/drift", tmp_path, ["fig4f", "fig4g"])
     first = rows[rows["iteration"] == 0].groupby(["rule", "optimizer.lr"])["test_error"].mean()
     assert len(first) == 6 and first.max() < 0.9                      # pretrained, not random
