@@ -28,7 +28,7 @@ import torch
 import engine
 import results
 from progress import count, duration
-from utils import flatten
+from utils import flatten, trial_packs
 
 
 @dataclass
@@ -187,10 +187,14 @@ def estimate(experiment, budget=0.25):
     measured = {}
     costs = []
     for trial in experiment.trials:
-        key = kind(trial["members"])
-        if key not in measured:
-            measured[key] = measure_trial(trial["members"], iterations, resources["cpu"], device, budget)
-        costs.append(measured[key])
+        packs = []
+        for members in trial_packs(trial):
+            key = kind(members)
+            if key not in measured:
+                measured[key] = measure_trial(members, iterations, resources["cpu"], device, budget)
+            packs.append(measured[key])
+        memories = [c.memory for c in packs]
+        costs.append(TrialCost(sum(c.seconds for c in packs), None if None in memories else max(memories)))
     cpus, gpus = machine()
     at_once = slots(resources, len(costs), cpus, gpus)
     memories = sorted((c.memory for c in costs if c.memory is not None), reverse=True)
@@ -226,7 +230,7 @@ def preview(experiment, cost, shown=12):
         if i == shown:
             lines.append(f"  ... and {len(trials) - shown} more trials")
             break
-        label = results.trial_label(trial["members"], keys)
+        label = results.trial_label(trial, keys)
         label = label if len(label) <= 48 else label[:45] + "..."
         lines.append(f"  {label:<48} {len(trial['members']):>7} {duration(trial_cost.seconds):>8} "
                      f"{size(trial_cost.memory):>8}")

@@ -39,7 +39,7 @@ try:
     import results
     from schema import load_experiment, show_config
     from utils import (PROJECT_ROOT, ConfigError, EXPERIMENTS_DIR, import_attribute, last_line, load_yaml,
-                       resolve_config_path)
+                       resolve_config_path, trial_packs)
 except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
     import deps
     deps.exit_missing(missing, "main.py")
@@ -165,8 +165,8 @@ def prepare(experiment, pending, local):
         if local:
             fits_here(resources)
         check = getattr(trainable_of(experiment), "prepare", None)
-        for trial in experiment.trials if check else []:
-            check(trial["members"], resources, pending)
+        for pack in [p for trial in experiment.trials for p in trial_packs(trial)] if check else []:
+            check(pack, resources, pending)
     except ConfigError as error:
         raise ConfigError(f"{experiment.path}: {error}") from None
 
@@ -258,13 +258,13 @@ def make_tuner(experiment, path, resume):
     resources = doc["resources_per_trial"]
     # The member configs go to the trials once, through the object store: in the param space they
     # would be copied into every trial's params.json and Tune's experiment state.
-    members = [t["members"] for t in experiment.trials]
-    trainable = tune.with_resources(tune.with_parameters(trainable_of(experiment), trials=members),
+    packs = [trial_packs(t) for t in experiment.trials]
+    trainable = tune.with_resources(tune.with_parameters(trainable_of(experiment), trials=packs),
                                     {"cpu": resources["cpu"], "gpu": resources["gpu"]})
     if resume and tune.Tuner.can_restore(str(path)):
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
     param_space = {
-        "trial": tune.grid_search(list(range(len(members)))),
+        "trial": tune.grid_search(list(range(len(packs)))),
         "iterations": doc["stop"]["training_iteration"],
         "report_every": doc["report_every"],
         "cpus": resources["cpu"],
@@ -305,7 +305,7 @@ def launch_info(experiment):
         "status": results.RUNNING, "config_file": str(experiment.path), "profile": experiment.profile,
         "overrides": list(experiment.overrides), "resolved": experiment.doc, "trials": len(experiment.trials),
         "members": sum(len(t["members"]) for t in experiment.trials), "trial_keys": keys,
-        "trial_labels": [results.trial_label(t["members"], keys) for t in experiment.trials],
+        "trial_labels": [results.trial_label(t, keys) for t in experiment.trials],
     }
 
 

@@ -27,7 +27,7 @@ import sys
 
 import pandas as pd
 
-from utils import ConfigError, apply_override, flatten, last_line, run_names
+from utils import ConfigError, apply_override, flatten, last_line, run_names, trial_packs
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 INFO_FILE, ROWS_FILE, CURRENT_FILE, WEIGHTS_FILE = "run.json", "rows.parquet", "current", "weights.pt"
@@ -221,10 +221,15 @@ def trial_keys(trials):
     return sorted(keys, key=ordered.index)
 
 
-def trial_label(members, keys):
-    """A trial's name for people, e.g. 'rule=pc, model.num_layers=8'."""
-    flat = flatten(members[0])
-    return ", ".join(f"{key}={flat.get(key)}" for key in keys) or "the only trial"
+def trial_label(trial, keys):
+    """A trial's name for people, e.g. 'rule=pc, model.num_layers=8', from its packs' first members:
+    'model.num_layers=1/2/3', or '=1..7' for more values, where a trial chains several packs."""
+    flats = [flatten(pack[0]) for pack in trial_packs(trial)]
+
+    def values(key):
+        seen = list(dict.fromkeys(str(flat.get(key)) for flat in flats))
+        return "/".join(seen) if len(seen) <= 3 else f"{seen[0]}..{seen[-1]}"
+    return ", ".join(f"{key}={values(key)}" for key in keys) or "the only trial"
 
 
 def trial_report(rows, attempt, done):

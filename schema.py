@@ -380,6 +380,10 @@ class Document(Section):
     pack: list[str] = Field([], description="config paths whose values differ between the members of "
                                             "one trial (packable ones only)")
     max_members: Annotated[int, Field(ge=0)] = Field(0, description="split packs larger than this (0: no limit)")
+    packs_per_trial: Count = Field(
+        1, description="packs (members equal outside `pack`) trained one after another in one Ray trial: "
+                       "fewer, larger trials cost less scheduling where every pack is small (a trial "
+                       "resumes as a whole)")
     report_every: Annotated[int, Field(ge=0)] = Field(0, description="iterations per Tune report (0: automatic)")
     config: dict[str, Any] = Field(description="the trainable's config; any value may be "
                                                "{grid_search: [...]}, an axis of the grid")
@@ -550,8 +554,10 @@ def _load(path, profile, overrides):
     trainable = resolve_trainable(doc["trainable"])
     configs = [validate(trainable.schema, c, "config") for c in expand_variants(doc)]
     check_pack_axes(doc["pack"], trainable.packable)
+    if doc["packs_per_trial"] > 1 and any(c.get("save_weights") for c in configs):
+        raise ConfigError("packs_per_trial: a run that keeps its weights (save_weights) needs one pack a trial")
     return Experiment(path, profile, overrides, doc, trainable.path,
-                      pack_trials(configs, doc["pack"], doc["max_members"]))
+                      pack_trials(configs, doc["pack"], doc["max_members"], doc["packs_per_trial"]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A trial's parameters are {"trial": i, "iterations": N, "report_every": k, "cpus": c}; `trials`
 (bound with tune.with_parameters, so it travels once through the object store) holds every trial's
-member configs. The rows travel to the driver in Tune's results (the record format is results.py's);
+packs of member configs (utils.trial_packs), trained one after another; a trial's members are
+numbered across its packs. The rows travel to the driver in Tune's results (the record format is results.py's);
 weights a config asks to keep travel in a checkpoint. A trial runs on the device that Ray's
 assignment and its `device` allow (`trial_device`).
 """
@@ -35,23 +36,27 @@ def trial_device(requested, gpu_ids, cuda_available):
 
 
 def supervised(trial, trials):
-    """Train the trial's packed members, reporting rows as they come and the weights at the end."""
+    """Train the trial's packs of members, reporting rows as they come and the weights at the end."""
     import ray
     from ray import tune
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
     attempt, final = uuid.uuid4().hex, {}
+    packs = trials[trial["trial"]]
+    device = trial_device(packs[0][0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
+    first = 0   # the number of this pack's first member in the trial
 
-    def report(rows, done):
-        record = results.trial_report(rows, attempt, done)
+    def report(rows, pack_done):
+        done = pack_done and first + len(members) == sum(map(len, packs))
+        record = results.trial_report(dict(rows, member=[first + m for m in rows["member"]]), attempt, done)
         if done:   # sent below, with the weights when the config keeps them
             final.update(record)
         else:
             tune.report(record)
 
-    members = trials[trial["trial"]]
-    device = trial_device(members[0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
-    members = [dict(member, device=device) for member in members]
-    run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0))
+    for members in packs:
+        members = [dict(member, device=device) for member in members]
+        run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0))
+        first += len(members)
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if members[0]["save_weights"]:

@@ -176,18 +176,30 @@ def check_pack_axes(pack, packable):
                           f"packable: {', '.join(sorted(packable))}")
 
 
-def pack_trials(configs, pack, max_members=0):
+def pack_trials(configs, pack, max_members=0, packs_per_trial=1):
     """Group configs that are equal outside the `pack` axes; each group (split at max_members) is a
-    trial: {"members": [config, ...]}. Order follows the grid."""
+    pack, trained as one tensor program. A trial is {"members": [config, ...]}: one pack, or with
+    packs_per_trial > 1 that many consecutive packs, trained one after another, with "packs": their
+    sizes. Order follows the grid."""
     groups = {}
     for config in configs:
         key = json.dumps(_without(config, pack), sort_keys=True)
         groups.setdefault(key, []).append(config)
-    trials = []
+    packs = []
     for members in groups.values():
         size = max_members or len(members)
-        trials += [{"members": members[i:i + size]} for i in range(0, len(members), size)]
-    return trials
+        packs += [members[i:i + size] for i in range(0, len(members), size)]
+    if packs_per_trial == 1:
+        return [{"members": members} for members in packs]
+    chunks = [packs[i:i + packs_per_trial] for i in range(0, len(packs), packs_per_trial)]
+    return [{"members": [m for p in chunk for m in p], "packs": [len(p) for p in chunk]} for chunk in chunks]
+
+
+def trial_packs(trial):
+    """The packs of a trial (pack_trials): lists of members, each trained as one tensor program."""
+    members, sizes = trial["members"], trial.get("packs", [len(trial["members"])])
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return [members[start:start + size] for start, size in zip(starts, sizes)]
 
 
 def flatten(config, prefix=""):

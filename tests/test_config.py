@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from schema import Document, SupervisedConfig, json_schema, load_experiment, show_config
-from utils import EXPERIMENTS_DIR, ConfigError, apply_override, deep_merge, expand_grid, pack_trials
+from utils import EXPERIMENTS_DIR, ConfigError, apply_override, deep_merge, expand_grid, pack_trials, trial_packs
 
 GOOD = textwrap.dedent("""
     stop: {training_iteration: 3}
@@ -278,3 +278,18 @@ def test_a_variant_or_profile_value_replaces_a_grid_instead_of_merging_into_it()
     base = {"init": {"grid_search": [{"name": "a"}, {"name": "b"}]}, "lr": 0.1}
     assert deep_merge(base, {"init": {"name": "c"}}) == {"init": {"name": "c"}, "lr": 0.1}
     assert deep_merge({"init": {"name": "a", "std": 1}}, {"init": {"std": 2}}) == {"init": {"name": "a", "std": 2}}
+
+
+def test_packs_per_trial_chains_consecutive_packs_into_one_trial_and_splits_them_back():
+    configs = [{"rule": r, "seed": s, "depth": d} for r in ("pc", "bp") for d in (1, 2, 3) for s in (0, 1)]
+    single = pack_trials(configs, ["seed"])
+    chained = pack_trials(configs, ["seed"], packs_per_trial=4)
+    assert [len(t["members"]) for t in single] == [2] * 6 and "packs" not in single[0]
+    assert [t["packs"] for t in chained] == [[2, 2, 2, 2], [2, 2]]
+    assert [p for t in chained for p in trial_packs(t)] == [t["members"] for t in single]
+    assert trial_packs(single[0]) == [single[0]["members"]]
+
+
+def test_packs_per_trial_is_refused_for_runs_that_keep_their_weights(tmp_path):
+    message = error_of(tmp_path, GOOD, overrides=["packs_per_trial=2", "config.save_weights=true"])
+    assert message.endswith("packs_per_trial: a run that keeps its weights (save_weights) needs one pack a trial")

@@ -24,8 +24,8 @@ def results_dir(tmp_path, monkeypatch):
     return tmp_path / "results"
 
 
-def run_cli(script, config):
-    done = subprocess.run([sys.executable, script, "-c", config, "--profile", "quick"], cwd=ROOT,
+def run_cli(script, config, *options):
+    done = subprocess.run([sys.executable, script, "-c", config, "--profile", "quick", *options], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done.stdout
@@ -149,3 +149,19 @@ def test_a_missing_data_set_stops_the_run_before_ray_with_where_to_put_it(tmp_pa
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "train-images-idx3-ubyte" in done.stderr and str(tmp_path / "empty") in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_packs_chained_into_fewer_trials_give_the_same_rows():
+    """Fig. 3e quick, its 16 packs as 16 trials and as 3 trials of up to 6 packs: the same rows."""
+    chained = ["-o", "packs_per_trial=6"]
+    run_cli("main.py", "target_alignment/fig3e")
+    run_cli("main.py", "target_alignment/fig3e", *chained)
+    info = results.read_info(results.current_run(results.run_home(
+        resolve_config_path("target_alignment/fig3e"), "quick", chained[1:])))
+    assert info["trials"] == 3
+    keys = ["rule", "model.num_layers", "seed"]
+    plain = current_rows("target_alignment/fig3e")
+    fewer = current_rows("target_alignment/fig3e", overrides=chained[1:])
+    columns = keys + ["target_alignment", "target_alignment_angle"]
+    pd.testing.assert_frame_equal(plain[columns].sort_values(keys).reset_index(drop=True),
+                                  fewer[columns].sort_values(keys).reset_index(drop=True), check_exact=True)

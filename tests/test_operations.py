@@ -293,7 +293,7 @@ def test_the_trainable_hands_the_device_ray_assigned_to_every_member(monkeypatch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(trainables.engine, "train", train)
     with pytest.raises(Stop):
-        trainables.supervised({"trial": 0, "iterations": 1}, [[{"device": "auto"}, {"device": "auto"}]])
+        trainables.supervised({"trial": 0, "iterations": 1}, [[[{"device": "auto"}, {"device": "auto"}]]])
     assert seen == [device, device]
 
 

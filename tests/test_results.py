@@ -53,7 +53,7 @@ def write_run(home, trials, status, finished=None, figure="experiments.interfere
     run = results.new_run(home)
     keys = results.trial_keys(trials)
     results.write_info(run, {"status": status, "config_file": str(FIG3A), "trial_keys": keys,
-                             "trial_labels": [results.trial_label(t["members"], keys) for t in trials],
+                             "trial_labels": [results.trial_label(t, keys) for t in trials],
                              "resolved": {"analysis": figure and {"figure": figure}}})
     results.write_members(run, trials)
     for i, trial in enumerate(trials):
@@ -96,8 +96,10 @@ def test_trials_are_named_by_the_fewest_short_values_that_tell_them_apart():
     trials = [trial(rule, depth) for rule in ("pc", "bp") for depth in (1, 2)]
     keys = results.trial_keys(trials)
     assert keys == ["rule", "model.num_layers"]                     # not the longer, redundant sizes
-    assert results.trial_label(trials[1]["members"], keys) == "rule=pc, model.num_layers=2"
-    assert results.trial_label(trials[0]["members"], results.trial_keys(trials[:1])) == "the only trial"
+    assert results.trial_label(trials[1], keys) == "rule=pc, model.num_layers=2"
+    assert results.trial_label(trials[0], results.trial_keys(trials[:1])) == "the only trial"
+    chained = {"members": trials[0]["members"] + trials[1]["members"], "packs": [1, 1]}
+    assert results.trial_label(chained, keys) == "rule=pc, model.num_layers=1/2"
 
 
 # ---------------------------------------------------------------------------------------------
