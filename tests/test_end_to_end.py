@@ -153,14 +153,14 @@ def test_a_missing_data_set_stops_the_run_before_ray_with_where_to_put_it(tmp_pa
 
 def test_packs_chained_into_fewer_trials_give_the_same_rows():
     """Fig. 3e quick, its 16 packs as 16 trials and as 3 trials of up to 6 packs: the same rows."""
-    chained = ["-o", "packs_per_trial=6"]
-    run_cli("main.py", "target_alignment/fig3e")
+    single, chained = ["-o", "packs_per_trial=1"], ["-o", "packs_per_trial=6"]
+    run_cli("main.py", "target_alignment/fig3e", *single)
     run_cli("main.py", "target_alignment/fig3e", *chained)
-    info = results.read_info(results.current_run(results.run_home(
-        resolve_config_path("target_alignment/fig3e"), "quick", chained[1:])))
-    assert info["trials"] == 3
+    config = resolve_config_path("target_alignment/fig3e")
+    for options, trials in ((single, 16), (chained, 3)):
+        assert results.read_info(results.current_run(results.run_home(config, "quick", options[1:])))["trials"] == trials
     keys = ["rule", "model.num_layers", "seed"]
-    plain = current_rows("target_alignment/fig3e")
+    plain = current_rows("target_alignment/fig3e", overrides=single[1:])
     fewer = current_rows("target_alignment/fig3e", overrides=chained[1:])
     columns = keys + ["target_alignment", "target_alignment_angle"]
     pd.testing.assert_frame_equal(plain[columns].sort_values(keys).reset_index(drop=True),

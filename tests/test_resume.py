@@ -17,7 +17,8 @@ import results
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-OVERRIDES = ["stop.training_iteration=16", "report_every=1", "config.model.num_layers={grid_search: [1, 2, 4]}",
+OVERRIDES = ["packs_per_trial=1",                                     # one pack a trial: seven trials
+             "stop.training_iteration=16", "report_every=1", "config.model.num_layers={grid_search: [1, 2, 4]}",
              "variants=[{}, {rule: pc, model: {num_layers: 2}, pc: {T: 8000}}]"]   # the last: the slow trial
 ARGS = ["-c", "target_alignment/fig3e", "--profile", "quick", *(f"-o{o}" for o in OVERRIDES)]
 FAST, SLOW = 6, "rule=pc, model.num_layers=2, pc.T=8000"
