@@ -18,6 +18,11 @@ from torch.nn.grad import conv2d_weight
 from network import Params, dense_shapes, init_params, linear
 
 
+def flat(a):
+    """Images [M, B, c, h, w] flattened as torch.nn.Flatten does, [M, B, c * h * w]; others as they are."""
+    return a.flatten(-3) if a.dim() == 5 else a
+
+
 @dataclass(frozen=True)
 class ConvLayer:
     """A convolution's geometry: kernel size, stride, zero padding."""
@@ -38,7 +43,7 @@ class ConvParams(Params):
 
     def layer(self, l, a):
         if l >= len(self.convs):
-            return linear(a.flatten(-3) if a.dim() == 5 else a, self.weights[l], self.biases[l])
+            return linear(flat(a), self.weights[l], self.biases[l])
         conv, w = self.convs[l], self.weights[l]
         images, groups = self.grouped(l, a)
         out = F.conv2d(images, w.flatten(0, 1), stride=conv.stride, padding=conv.padding, groups=groups)
@@ -59,7 +64,7 @@ class ConvParams(Params):
 
     def weight_gradient(self, l, a, e):
         if l >= len(self.convs):
-            return super().weight_gradient(l, a.flatten(-3) if a.dim() == 5 else a, e)
+            return super().weight_gradient(l, flat(a), e)
         conv, w = self.convs[l], self.weights[l]
         images, groups = self.grouped(l, a)
         grad = conv2d_weight(images, w.flatten(0, 1).shape, self.grouped(l + 1, e)[0], stride=conv.stride,

@@ -28,7 +28,7 @@ import torch
 import engine
 import results
 from progress import count, duration
-from utils import flatten, trial_packs
+from utils import trial_packs
 
 
 @dataclass
@@ -165,9 +165,7 @@ def stand_in(member, device):
 
 def kind(members):
     """Trials of one kind cost the same: equal outside the packable values, as many members."""
-    shared = {key: value for key, value in flatten(members[0]).items()
-              if not any(key == p or key.startswith(p + ".") for p in engine.PACKABLE)}
-    return json.dumps(shared, sort_keys=True, default=str), len(members)
+    return json.dumps(engine.shared_config(members[0]), sort_keys=True, default=str), len(members)
 
 
 def trial_device(experiment):

@@ -40,14 +40,16 @@ def task_class(name):
     return STREAMS[name] if name in STREAMS else import_attribute(name, "config.data.name")
 
 
+def shared_config(config):
+    """A member config's flattened values outside PACKABLE: what the members of a pack share."""
+    return {k: v for k, v in flatten(config).items() if not any(k == p or k.startswith(p + ".") for p in PACKABLE)}
+
+
 def check_members(members):
     """Members of one trial must agree on everything outside PACKABLE."""
-    def shared(config):
-        return {k: v for k, v in flatten(config).items()
-                if not any(k == p or k.startswith(p + ".") for p in PACKABLE)}
-    first = shared(members[0])
+    first = shared_config(members[0])
     for i, member in enumerate(members[1:], 1):
-        differing = sorted(k for k, v in shared(member).items() if first.get(k) != v)
+        differing = sorted(k for k, v in shared_config(member).items() if first.get(k) != v)
         if differing:
             raise ValueError(f"member {i} differs from member 0 in non-packable {differing}")
 
@@ -132,10 +134,10 @@ def build_learner(members):
     optimizer = OPTIMIZERS[first["optimizer"]["name"]](params, lr, weight_decay=first["optimizer"]["weight_decay"])
     rule = get_rule(first["rule"])
     act = ACTIVATIONS[first["model"]["activation"]].with_output(first["model"]["output_activation"])
+    keep = frozenset(NEEDS[name] for name in first["log"] if name in NEEDS)
     return Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
                    error_units_mask(first, dtype, device),
-                   frozenset(NEEDS[name] for name in first["log"] if name in NEEDS),
-                   pc_settings_of(members, dtype, device))
+                   keep, pc_settings_of(members, dtype, device) if "prospective" in keep else None)
 
 
 def run_batches(stream, iteration, learner):

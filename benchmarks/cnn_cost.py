@@ -9,7 +9,6 @@ is 2 rules x 6 lrs = 12 such trials of 80 epochs of 250 batches.
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import engine  # noqa: E402
 from schema import load_experiment  # noqa: E402
+from step_cost import timed  # noqa: E402
 
 EPOCH_BATCHES, EPOCHS, TRIALS = 250, 80, 12
 
@@ -34,15 +34,7 @@ def seconds_per_batch(rule, members, device, batches):
     g = torch.Generator().manual_seed(0)
     s = torch.rand(members, 200, 3072, generator=g).to(device)
     t = torch.nn.functional.one_hot(torch.randint(10, (members, 200), generator=g), 10).float().to(device)
-    learner.learn(s, t)                          # warm-up (allocations, kernels)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(batches):
-        learner.learn(s, t)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / batches
+    return timed(lambda: learner.learn(s, t), device, batches)
 
 
 def main(argv=None):
