@@ -10,7 +10,10 @@ of an iteration; a closed-loop task has `run(iteration, learner)` and drives the
 so its next input or target may depend on the members' own outputs (a choice, an environment step).
 Either way every member keeps its own data, so packing never changes a member's results.
 """
+import ctypes
+import ctypes.util
 from dataclasses import dataclass, field
+import functools
 import math
 
 import torch
@@ -33,6 +36,22 @@ def pick_device(name):
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
+
+
+@functools.cache
+def keep_freed_memory():
+    """Have this process's allocator keep freed blocks of up to 32 MiB for reuse (glibc only).
+
+    By default glibc hands large freed blocks back to the system at once (mmap threshold, heap
+    trimming), so the fresh tensors of every step, a few hundred KiB each, are page-faulted in again:
+    measured here, that made a BP step of 16 packed 64-wide L=10 nets 2.4x slower (benchmarks/README.md).
+    Returns whether the settings took effect; elsewhere (no glibc) it changes nothing.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 128 << 20))
 
 
 def task_class(name):
@@ -127,6 +146,7 @@ class Learner:
 
 def build_learner(members):
     """The members' network, optimizer and rule as one Learner (without a task)."""
+    keep_freed_memory()
     first = members[0]
     device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
     params = initial_params(members, dtype, device)

@@ -34,6 +34,13 @@ class Activation:
             return g
         return (self.df(x) if fx is None or self.df_of_f is None else self.df_of_f(fx)) * g
 
+    def minus_times_df(self, e, x, g, fx=None):
+        """e - f'(x) * g in one fused operation where f' is not 1 (same arguments as times_df)."""
+        if self.df is None:
+            return e - g
+        df = self.df(x) if fx is None or self.df_of_f is None else self.df_of_f(fx)
+        return torch.addcmul(e, df, g, value=-1)
+
     def output(self, mu):
         """The network's output o from the output layer's pre-activation mu_L."""
         return self.f(mu) if self.on_output else mu
@@ -99,12 +106,14 @@ class Params:
 
     def back(self, l, e):
         """The error e [M, B, out] of weight layer l carried to its input side: e W -> [M, B, in]."""
-        return torch.matmul(e, self.weights[l])
+        return torch.bmm(e, self.weights[l])
 
     def weight_gradient(self, l, a, e):
         """dE/dW of weight layer l (0-based): -eps^T a, its error times its presynaptic activity (a
         shared input a_0 [B, n_0] is broadcast over members)."""
-        return -torch.matmul(e.transpose(1, 2), a)
+        if a.dim() == 2:
+            return -torch.matmul(e.transpose(1, 2), a)
+        return torch.baddbmm(e.new_zeros(()), e.transpose(1, 2), a, beta=0, alpha=-1)   # the sign in the product
 
     def gradients(self, acts, errors):
         """Local gradients dE/dW_l (`weight_gradient`), dE/db_l = -sum_batch eps_l, in `tensors`
@@ -146,8 +155,11 @@ def per_member(values, like):
 
 def linear(a, weight, bias):
     """mu = a W^T + b for every member; a is [B, in] (shared) or [M, B, in]."""
-    mu = torch.matmul(a, weight.transpose(1, 2))
-    return mu if bias is None else mu + bias
+    if a.dim() == 2:
+        mu = torch.matmul(a, weight.transpose(1, 2))
+        return mu if bias is None else mu + bias
+    # bmm rather than matmul: the same product without matmul's reshaping around it
+    return torch.bmm(a, weight.transpose(1, 2)) if bias is None else torch.baddbmm(bias, a, weight.transpose(1, 2))
 
 
 def feedforward(params, s, act):

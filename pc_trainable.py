@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from network import feedforward, half_squared_sum, output_errors, output_loss, per_member
+from network import feedforward, output_errors, output_loss, per_member
 from rules import Rule
 
 
@@ -70,14 +70,19 @@ def prediction_errors(params, s, xs, t, act, output_mask=None, mu_1=None):
 def energy(errors, residual):
     """E per member: sum over hidden layers and over batch and units of 0.5 * eps_l^2, plus the loss
     0.5 * ||t - o||^2 -> [M]."""
-    return sum(half_squared_sum(e) for e in errors[:-1]) + output_loss(residual)
+    return 0.5 * sum_of_squares(errors[:-1] + [residual])
+
+
+def sum_of_squares(tensors):
+    """The sum of the squares of every entry of `tensors` ([M, ...] each), per member -> [M]."""
+    return sum(e.square().sum(dim=tuple(range(1, e.dim()))) for e in tensors)
 
 
 def value_gradients(params, xs, errors, act, acts=None):
     """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1 (`acts`,
     the activities [s, f(x_1), ...] of prediction_errors, spare recomputing f where f' needs it)."""
     fxs = acts[1:] if acts is not None else [None] * len(xs)
-    return [e - act.times_df(x, params.back(l, e_next), fx)
+    return [act.minus_times_df(e, x, params.back(l, e_next), fx)
             for l, (x, fx, e, e_next) in enumerate(zip(xs, fxs, errors[:-1], errors[1:]), 1)]
 
 
@@ -92,9 +97,12 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
     every batch. Returns the per-member loss before the update [M].
     """
     mus = feedforward(params, s, act)
-    xs, mu_1 = mus[:-1], mus[0]
+    xs, mu_1 = [mu.clone() for mu in mus[:-1]], mus[0]   # the value nodes move in place
     gamma = settings.inference_lr.clone()
+    gammas = [per_member(gamma, x) for x in xs]
     discount = settings.x_lr_discount
+    discounting = bool((discount != 1).any())   # else gamma never changes and E_k is not needed
+    kept = torch.ones_like(discount)
     previous = None
     x_steps = settings.T - 1 if settings.x_steps is None else min(settings.x_steps, settings.T - 1)
     for k in range(settings.T):
@@ -102,8 +110,7 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
             mu_1 = params.layer(0, s)
         acts, errors, residual = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
         if trace is not None:
-            trace(k, xs, errors)
-        current = energy(errors, residual)
+            trace(k, [x.clone() for x in xs], errors)
         if k == 0:
             loss = output_loss(residual)
         moves = k < x_steps
@@ -112,10 +119,13 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
             optimizer.step(params, params.gradients(acts, errors))
             mu_1 = None
         if moves:
-            xs = [x - per_member(gamma, x) * g for x, g in zip(xs, x_grads)]
-            if previous is not None:
-                gamma = torch.where(current >= previous, gamma * discount, gamma)
-            previous = current
+            for x, g, gamma_x in zip(xs, x_grads, gammas):
+                x.addcmul_(gamma_x, g, value=-1)
+            if discounting:
+                current = sum_of_squares(errors[:-1] + [residual])   # 2 E_k: compared, the same order
+                if previous is not None:
+                    gamma.mul_(torch.where(current >= previous, discount, kept))
+                previous = current
     return loss
 
 

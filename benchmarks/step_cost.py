@@ -1,14 +1,19 @@
-"""Cost of one packed PC inference step, one BP step and the bare batched matmuls they need, for the
-paper's MLP shapes and 1..65,536 members, on this machine's CPU and (when present) GPU.
+"""Cost of one packed PC inference step, one BP step and the bare batched matmuls each needs, for the
+paper's network shapes and 1..65,536 members, on this machine's CPU and (when present) GPU.
 
-    python benchmarks/step_cost.py [--device cpu|cuda|all] [--max-members 4096] [--out table.csv]
+    python benchmarks/step_cost.py [--device cpu|cuda|all] [--max-members 4096] [--shapes NAME ...]
+                                   [--out table.csv]
 
-Per row: microseconds per PC inference step (a pc_step of T steps, weights updated at the last one,
-divided by T), per BP step, and per bare step (the L forward and L-1 backward batched matmuls of one
-inference step on preallocated tensors: the machine's limit for that shape), and the ratios
-PC / bare and BP / bare, all measured side by side in one process.
+Per row, all measured side by side in one process: microseconds per PC inference step (a pc_step of
+T steps, weights updated at the last one, divided by T), per BP step, and per bare step of each rule:
+the batched matmuls alone, on preallocated tensors (the machine's limit for that shape):
+  - PC inference step: layers 2..L forward and layers 2..L back (mu_1 = W_1 s is computed once per
+    batch, not per step);
+  - BP step: every layer forward, layers 2..L back, and every layer's weight gradient.
+On a GPU also the PC step replayed from a CUDA graph of the whole pc_step (what launch overhead costs).
 """
 import argparse
+from dataclasses import dataclass
 import sys
 import time
 from pathlib import Path
@@ -17,23 +22,37 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bp_trainable as bpt  # noqa: E402
+import engine  # noqa: E402
 import network  # noqa: E402
 import optim  # noqa: E402
 import pc_trainable as pct  # noqa: E402
 
+
+@dataclass(frozen=True)
+class Shape:
+    sizes: list
+    batch: int = 1
+    activation: str = "tanh"
+    bias: bool = False
+
+
 SHAPES = {
-    "1-1-2": [1, 1, 2],
-    "2-2-2": [2, 2, 2],
-    "64-wide linear L=10": [64] * 11,
-    "784-32-32-32-5": [784, 32, 32, 32, 5],
-    "784-64x14-10": [784] + [64] * 14 + [10],
+    "1-1-2": Shape([1, 1, 2]),                                              # Fig. 3a
+    "2-2-2": Shape([2, 2, 2]),                                              # Fig. 3b
+    "64-wide linear L=1": Shape([64] * 2, activation="identity"),           # Fig. 3e
+    "64-wide linear L=10": Shape([64] * 11, activation="identity"),
+    "64-wide linear L=25": Shape([64] * 26, activation="identity"),
+    "784-32-32-32-5": Shape([784, 32, 32, 32, 5], batch=32, activation="sigmoid"),   # Fig. 4
+    "784-64x14-10": Shape([784] + [64] * 14 + [10], batch=32, activation="sigmoid", bias=True),
+    "DQN 4-128-128-2": Shape([4, 128, 128, 2], batch=60, activation="sigmoid", bias=True),   # Fig. 4k
 }
 MEMBERS = [1, 16, 256, 4096, 65536]
 T = 16
 
 
 def timed(fn, device, repeats):
-    fn()                                                     # warm-up
+    """Seconds per call of fn (after one warm-up call)."""
+    fn()
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -44,60 +63,115 @@ def timed(fn, device, repeats):
     return (time.perf_counter() - start) / repeats
 
 
-def packed(sizes, members, device):
+def packed(shape, members, device):
     g = torch.Generator(device=device).manual_seed(0)
+    sizes = shape.sizes
     weights = [torch.randn(members, o, i, generator=g, device=device) / i ** 0.5 for i, o in zip(sizes[:-1], sizes[1:])]
-    s = torch.randn(members, 1, sizes[0], generator=g, device=device)
-    t = torch.randn(members, 1, sizes[-1], generator=g, device=device)
-    return network.Params(weights, [None] * len(weights)), s, t
+    biases = [torch.zeros(members, 1, o, device=device) if shape.bias else None for o in sizes[1:]]
+    s = torch.randn(members, shape.batch, sizes[0], generator=g, device=device)
+    t = torch.randn(members, shape.batch, sizes[-1], generator=g, device=device)
+    return network.Params(weights, biases), s, t
 
 
-def bare_step(params, s):
-    """The matmuls of one inference step: every layer forward, every hidden layer's error back."""
-    a = [s] + [torch.randn(s.shape[0], 1, w.shape[2], device=s.device) for w in params.weights[1:]]
-    e = [torch.randn(s.shape[0], 1, w.shape[1], device=s.device) for w in params.weights]
-    return lambda: ([torch.matmul(x, w.transpose(1, 2)) for x, w in zip(a, params.weights)],
-                    [torch.matmul(err, w) for err, w in zip(e[1:], params.weights[1:])])
+def bare_matmuls(params, s, rule):
+    """The batched matmuls of one PC inference step or one BP step, on preallocated activities."""
+    weights = params.weights
+    a = [s] + [torch.randn(s.shape[0], s.shape[1], w.shape[2], device=s.device) for w in weights[1:]]
+    e = [torch.randn(s.shape[0], s.shape[1], w.shape[1], device=s.device) for w in weights]
+    first = 1 if rule == "pc" else 0
+
+    def step():
+        for x, w in zip(a[first:], weights[first:]):
+            torch.matmul(x, w.transpose(1, 2))
+        for err, w in zip(e[1:], weights[1:]):
+            torch.matmul(err, w)
+        if rule == "bp":
+            for x, err in zip(a, e):
+                torch.matmul(err.transpose(1, 2), x)
+    return step
 
 
-def row(name, sizes, members, device, act):
-    params, s, t = packed(sizes, members, device)
-    lr = torch.full((members, len(sizes) - 1), 1e-3, device=device)
+def cuda_graph(fn):
+    """fn captured in a CUDA graph (after warm-up on a side stream); returns its replay."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def row(name, shape, members, device):
+    params, s, t = packed(shape, members, device)
+    act = network.ACTIVATIONS[shape.activation]
+    lr = torch.full((members, len(shape.sizes) - 1), 1e-3, device=device)
     settings = pct.PCSettings(T=T, inference_lr=torch.full((members,), 0.1, device=device),
                               x_lr_discount=torch.full((members,), 0.5, device=device),
                               update_p_at=frozenset([T - 1]))
+    sgd = optim.SGD(params, lr)
     repeats = 3 if members >= 4096 else 10
-    pc = timed(lambda: pct.pc_step(params, optim.SGD(params, lr), s, t, act, settings), device, repeats) / T
-    bp = timed(lambda: bpt.bp_step(params, optim.SGD(params, lr), s, t, act), device, repeats)
-    bare = timed(bare_step(params, s), device, repeats * T)
-    return {"device": device, "shape": name, "members": members, "pc_step_us": pc * 1e6, "bp_step_us": bp * 1e6,
-            "bare_matmuls_us": bare * 1e6, "pc/bare": pc / bare, "bp/bare": bp / bare}
+    pc_fn = lambda: pct.pc_step(params, sgd, s, t, act, settings)   # noqa: E731
+    pc = timed(pc_fn, device, repeats) / T
+    bp = timed(lambda: bpt.bp_step(params, sgd, s, t, act), device, repeats)
+    bare_pc = timed(bare_matmuls(params, s, "pc"), device, repeats * T)
+    bare_bp = timed(bare_matmuls(params, s, "bp"), device, repeats * T)
+    r = {"device": device, "shape": name, "batch": shape.batch, "members": members, "pc_step_us": pc * 1e6,
+         "bp_step_us": bp * 1e6, "bare_pc_us": bare_pc * 1e6, "bare_bp_us": bare_bp * 1e6,
+         "pc/bare": pc / bare_pc, "bp/bare": bp / bare_bp}
+    if device == "cuda":
+        r["pc_graph_us"] = timed(cuda_graph(pc_fn), device, repeats) / T * 1e6
+    return r
+
+
+def markdown_row(r):
+    graph = f" {r['pc_graph_us']:.0f} |" if "pc_graph_us" in r else " |"
+    return (f"| {r['device']} | {r['shape']} | {r['batch']} | {r['members']} | {r['pc_step_us']:.0f} | "
+            f"{r['bare_pc_us']:.0f} | {r['pc/bare']:.2f} | {r['bp_step_us']:.0f} | {r['bare_bp_us']:.0f} | "
+            f"{r['bp/bare']:.2f} |{graph}")
+
+
+HEADER = ("| device | shape | batch | members | PC step µs | bare µs | PC/bare | BP step µs | bare µs | BP/bare "
+          "| PC step in a CUDA graph µs |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def measure(devices, max_members, shapes=None, say=print):
+    """The table's rows (dicts), each also said as a markdown row as soon as it is measured."""
+    rows = []
+    say(HEADER)
+    for device in devices:
+        for name, shape in SHAPES.items():
+            if shapes and name not in shapes:
+                continue
+            for members in (m for m in MEMBERS if m <= max_members):
+                try:
+                    r = row(name, shape, members, device)
+                except torch.OutOfMemoryError:
+                    say(f"| {device} | {name} | {shape.batch} | {members} | out of memory |||||||")
+                    torch.cuda.empty_cache()
+                    continue
+                rows.append(r)
+                say(markdown_row(r))
+    return rows
+
+
+def available(device):
+    return ["cpu", "cuda"] if device == "all" else [device] if device == "cpu" or torch.cuda.is_available() else []
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
     parser.add_argument("--max-members", type=int, default=4096)
+    parser.add_argument("--shapes", nargs="*", help=f"some of: {', '.join(SHAPES)}")
     parser.add_argument("--out", help="also write the table as CSV here")
     args = parser.parse_args(argv)
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
-    act = network.ACTIVATIONS["tanh"]
-    rows = []
-    print("| device | shape | members | PC step µs | BP step µs | bare matmuls µs | PC/bare | BP/bare |")
-    print("|---|---|---|---|---|---|---|---|")
-    for device in devices:
-        for name, sizes in SHAPES.items():
-            for members in (m for m in MEMBERS if m <= args.max_members):
-                try:
-                    r = row(name, sizes, members, device, act)
-                except torch.OutOfMemoryError:
-                    print(f"| {device} | {name} | {members} | out of memory | | | | |", flush=True)
-                    torch.cuda.empty_cache()
-                    continue
-                rows.append(r)
-                print(f"| {device} | {name} | {members} | {r['pc_step_us']:.0f} | {r['bp_step_us']:.0f} | "
-                      f"{r['bare_matmuls_us']:.0f} | {r['pc/bare']:.1f} | {r['bp/bare']:.1f} |", flush=True)
+    devices = [d for d in available(args.device) if d == "cpu" or torch.cuda.is_available()]
+    engine.keep_freed_memory()   # as every trial does
+    rows = measure(devices, args.max_members, args.shapes, say=lambda line: print(line, flush=True))
     if args.out:
         import pandas as pd
         pd.DataFrame(rows).to_csv(args.out, index=False)

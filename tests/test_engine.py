@@ -364,3 +364,10 @@ def test_given_weights_of_the_wrong_shape_are_a_config_error():
         validate(SupervisedConfig, {**member_config(), "model": {
             "sizes": [4, 3, 3], "init": [{"name": "normal"}, {"name": "given", "values": [[1.0, 2.0, 3.0]]}]}},
             "config")
+
+
+def test_the_allocator_keeps_freed_memory_on_glibc():
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("only glibc's allocator is tuned")
+    assert engine.keep_freed_memory()
