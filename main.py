@@ -18,9 +18,14 @@ Prerequisites: runs this one needs (the runs whose saved weights its members sta
 listed under `requires:`) are looked up first: a complete one is reused; a missing one is run first,
 with its own profile, and said so.
 
+Each run.json records `timings`: where the launch's wall time went, in phases (see Timings).
+
 Exit codes: 0 every trial of every run completed; 1 a trial failed or did not finish; 2 bad input or
 environment, reported in one line before anything runs (nothing is changed).
 """
+import time
+STARTED = time.time()   # the launch's wall time counts from here, before the imports below
+
 import argparse
 import contextlib
 from dataclasses import dataclass
@@ -29,7 +34,6 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import time
 from importlib import metadata
 
 try:
@@ -209,6 +213,54 @@ def dry_run(steps):
 # ---------------------------------------------------------------------------------------------
 # Running one step on Ray
 # ---------------------------------------------------------------------------------------------
+class Timings:
+    """Where a run's share of the launch's wall time went: run.json's `timings`, in seconds.
+
+    A launch's wall time (from the start of main.py, before its imports, to the end of its last record)
+    is split between its runs: a run's share (`wall`) begins where the previous run's ended (the first
+    at the start) and ends with its record (the last, after Ray shut down). A share adds up exactly:
+        setup       before Ray: imports, reading and checking configs, planning, the trainable's checks,
+                    creating the run folder, members.parquet and the first run.json
+        ray_start   starting the embedded local Ray or connecting to the cluster (import ray, ray.init);
+                    0 where an earlier run of the launch started it
+        scheduling  Tune's overhead: the wall time of building the Tuner and of Tuner.fit in which no trial
+                    did its own work (starting trial workers, passing records, writing Tune's files)
+        compute     the wall time of Tuner.fit in which at least one trial did its own work (the union
+                    of the `compute` intervals in the trials' records: learning, rows, saved weights)
+        collection  reading the trial records into rows.parquet, the trial states into the record
+        shutdown    ray.shutdown at the end of the launch (the last run only)
+        other       the rest (messages, the progress line, between runs)
+    and, outside the sum, `compute_trials`: the trials' compute summed over trials (trial-seconds;
+    above `compute` when trials ran side by side). Times are whole milliseconds, so the sum is exact.
+    """
+    PHASES = ("setup", "ray_start", "scheduling", "compute", "collection", "shutdown")
+
+    def __init__(self, start=None):
+        self.start = time.time() if start is None else start
+        self.phases = dict.fromkeys(self.PHASES, 0.0)
+        self.compute_trials = 0.0
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        """Count the block's wall time to the phase `name`."""
+        begun = time.time()
+        try:
+            yield
+        finally:
+            self.phases[name] += time.time() - begun
+
+    def setup_done(self):
+        """The share's time so far that no phase counted is setup."""
+        self.phases["setup"] += max(0.0, time.time() - self.start - sum(self.phases.values()))
+
+    def record(self):
+        """The share so far, as run.json's `timings`: each phase, other, wall, compute_trials."""
+        ms = {name: int(seconds * 1000) for name, seconds in self.phases.items()}
+        wall = int((time.time() - self.start) * 1000)
+        ms.update(other=wall - sum(ms.values()), wall=wall, compute_trials=int(self.compute_trials * 1000))
+        return {name: value / 1000 for name, value in ms.items()}
+
+
 def start_ray(address, quiet=False):
     """Connect to the cluster at `address`/RAY_ADDRESS, or start an embedded local Ray (once). Quiet:
     the workers' output is not forwarded (a trial's error still is, by its trial's record)."""
@@ -309,36 +361,47 @@ def launch_info(experiment):
     }
 
 
-def run(experiment, path, address=None, resume=False, shown=None):
+def run(experiment, path, address=None, resume=False, shown=None, timings=None):
     """Run (or resume) the experiment in the run folder `path`, showing the progress `shown` (a
-    progress.Progress; None: quiet) if given; write rows.parquet and run.json; make it the current run
-    of its home if every trial completed. Returns the run.json dict."""
+    progress.Progress; None: quiet) if given; write rows.parquet and run.json, with the `timings` of
+    this run's share of the launch (a Timings; from now if None); make it the current run of its home
+    if every trial completed. Returns the run.json dict."""
+    timings = timings or Timings()
     info = results.read_info(path) if resume else launch_info(experiment)
     if not resume:
         results.write_members(path, experiment.trials)
     info.update(status=results.RUNNING, **provenance())
     results.write_info(path, info)
+    timings.setup_done()
     start = time.time()
-    start_ray(address, quiet=shown is None)
+    with timings.phase("ray_start"):
+        start_ray(address, quiet=shown is None)
+    fit = time.time()
     tuner = make_tuner(experiment, path, resume)
     with progress.watching(path, shown) if shown else contextlib.nullcontext():
         grid = tuner.fit()
-    errors = [{"trial": info["trial_labels"][r.config["trial"]],
-               "folder": r.path, "error": last_line(r.error)} for r in grid if r.error]
-    rows = results.collect_rows(path)
-    results.write_rows(path, rows)
-    unfinished = results.unfinished_trials(path)
+    fitted = time.time()
+    with timings.phase("collection"):
+        errors = [{"trial": info["trial_labels"][r.config["trial"]],
+                   "folder": r.path, "error": last_line(r.error)} for r in grid if r.error]
+        rows = results.collect_rows(path)
+        results.write_rows(path, rows)
+        unfinished = results.unfinished_trials(path)
+        retried = results.retried_trials(path)
+    span, timings.compute_trials = results.compute_span(path, fit, fitted)
+    timings.phases.update(compute=span, scheduling=fitted - fit - span)
     info.update(status=results.FAILED if errors or unfinished else results.COMPLETE, rows=len(rows),
-                failed_trials=errors, unfinished_trials=unfinished, retried_trials=results.retried_trials(path),
-                wall_time_s=round(time.time() - start, 2))
+                failed_trials=errors, unfinished_trials=unfinished, retried_trials=retried,
+                wall_time_s=round(time.time() - start, 2), timings=timings.record())
     results.write_info(path, info)
     if info["status"] == results.COMPLETE:
         results.set_current(path.parent, path)
     return info
 
 
-def run_step(step, args, say):
-    """Run one step of the launch (its home locked by the caller); returns its run.json dict."""
+def run_step(step, args, say, timings=None):
+    """Run one step of the launch (its home locked by the caller), its share of the launch's wall time
+    counted in `timings`; returns its run.json dict."""
     experiment = step.experiment
     if step.action == "resume":
         say(f"resuming the unfinished run {step.run}")
@@ -353,7 +416,7 @@ def run_step(step, args, say):
     say(f"{experiment.path.name}: {trials}, {runs} -> {path}")
     shown = None if args.quiet else progress.Progress(members, experiment.doc["stop"]["training_iteration"],
                                                       every=args.progress_every)
-    summary = run(experiment, path, args.address, step.action == "resume", shown)
+    summary = run(experiment, path, args.address, step.action == "resume", shown, timings)
     say(f"done in {summary['wall_time_s']} s: {summary['rows']} rows; "
         f"{len(summary['failed_trials'])} failed trials; status {summary['status']}")
     for retry in summary["retried_trials"]:
@@ -363,7 +426,7 @@ def run_step(step, args, say):
         print(f"failed: {failure['trial']}: {failure['error']} (details: {failure['folder']}/error.txt)",
               file=sys.stderr)
     report_current(step.home, path, summary, say)
-    return summary
+    return dict(summary, path=path)
 
 
 def report_current(home, path, summary, say):
@@ -379,8 +442,12 @@ def report_current(home, path, summary, say):
         say("earlier complete runs, kept until you remove them: " + ", ".join(map(str, earlier)))
 
 
-def launch(steps, args, say):
-    """Run the steps in order, each home locked from the start; stop at the first that fails."""
+def launch(steps, args, say, timings=None):
+    """Run the steps in order, each home locked from the start; stop at the first that fails. Each
+    run's share of the launch's wall time is counted from the end of the previous one (the first's
+    from `timings`); the last run's record also counts shutting down the Ray this launch started."""
+    timings, code, last = timings or Timings(), 0, None
+    had_ray = "ray" in sys.modules and sys.modules["ray"].is_initialized()
     with contextlib.ExitStack() as locks:
         for step in steps:
             if step.action != "reuse":
@@ -391,15 +458,36 @@ def launch(steps, args, say):
                 continue
             if step.needed_by:
                 say(f"prerequisite {step.ref} (needed by {step.needed_by}) has no complete run: running it first")
-            if run_step(step, args, say)["status"] != results.COMPLETE:
+            last = run_step(step, args, say, timings)
+            timings = Timings(start=timings.start + last["timings"]["wall"])
+            if last["status"] != results.COMPLETE:
                 if step is not steps[-1]:
                     print(f"error: prerequisite {step.ref} did not complete, so {steps[-1].ref} was not "
                           "started", file=sys.stderr)
-                return 1
-    return 0
+                code = 1
+                break
+        if last is not None and not had_ray:
+            shut_down(last, timings)
+    return code
 
 
-def main(argv=None):
+def shut_down(last, timings):
+    """Shut down the Ray this launch started (or its connection), and count it, with the time since
+    `last` (the last run's run.json dict, with its path) was recorded, in that run's timings."""
+    import ray
+    with timings.phase("shutdown"):
+        ray.shutdown()
+    info, path = dict(last), last["path"]
+    del info["path"]
+    share = timings.record()
+    info["timings"] = {name: round(value + share[name], 3) if name in ("shutdown", "other", "wall") else value
+                       for name, value in info["timings"].items()}
+    results.write_info(path, info)
+
+
+def main(argv=None, started=None):
+    """The command line; `started` is when the launch began (default: now), for its timings."""
+    timings = Timings(start=started)
     args = parse_args(argv)
     say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     try:
@@ -416,8 +504,10 @@ def main(argv=None):
             print(dry_run(steps))
             return 0
         if not local:   # a cluster that refuses this driver (e.g. no token) is reported before a run starts
-            start_ray(args.address, quiet=args.quiet)
-        return launch(steps, args, say)
+            timings.setup_done()
+            with timings.phase("ray_start"):
+                start_ray(args.address, quiet=args.quiet)
+        return launch(steps, args, say, timings)
     except ConfigError as error:   # bad config, data, results or environment: before anything ran
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -427,4 +517,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(started=STARTED))

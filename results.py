@@ -232,10 +232,29 @@ def trial_label(trial, keys):
     return ", ".join(f"{key}={values(key)}" for key in keys) or "the only trial"
 
 
-def trial_report(rows, attempt, done):
+def trial_report(rows, attempt, done, compute=None):
     """What a trial reports to Tune: columnar `rows` {"iteration": [...], "member": [...], ...},
-    the id of this attempt of the trial (a rerun gets a new one) and whether the trial is done."""
-    return {"rows": rows, "done": done, "attempt": attempt, "iterations_done": rows["iteration"][-1] + 1}
+    the id of this attempt of the trial (a rerun gets a new one), whether the trial is done, and
+    `compute`: [start, end] (Unix seconds) of the trial's own work since its previous report."""
+    record = {"rows": rows, "done": done, "attempt": attempt, "iterations_done": rows["iteration"][-1] + 1}
+    if compute is not None:
+        record["compute"] = list(compute)
+    return record
+
+
+def compute_span(run, since, until):
+    """Seconds within [since, until] in which at least one trial of the run was doing its own work
+    (the union of its records' `compute` intervals), and the sum of those intervals: the trials'
+    compute as wall time, and as trial-seconds."""
+    intervals = sorted((max(start, since), min(end, until)) for trial_dir in _trial_dirs(run)
+                       for start, end in (r["compute"] for r in _reports(trial_dir) if "compute" in r)
+                       if end > since and start < until)
+    span, total, reach = 0.0, 0.0, since
+    for start, end in intervals:
+        total += end - start
+        span += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return span, total
 
 
 def _reports(trial_dir):

@@ -4,10 +4,12 @@ A trial's parameters are {"trial": i, "iterations": N, "report_every": k, "cpus"
 (bound with tune.with_parameters, so it travels once through the object store) holds every trial's
 packs of member configs (utils.trial_packs), trained one after another; a trial's members are
 numbered across its packs. The rows travel to the driver in Tune's results (the record format is results.py's);
-weights a config asks to keep travel in a checkpoint. A trial runs on the device that Ray's
+weights a config asks to keep travel in a checkpoint. Each record carries the interval of the trial's
+own work since its previous report (main.py's compute phase). A trial runs on the device that Ray's
 assignment and its `device` allow (`trial_device`).
 """
 import tempfile
+import time
 import uuid
 
 import torch
@@ -44,14 +46,17 @@ def supervised(trial, trials):
     packs = trials[trial["trial"]]
     device = trial_device(packs[0][0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
     first = 0   # the number of this pack's first member in the trial
+    since = [time.time()]   # where the trial's own work since its last report began
 
     def report(rows, pack_done):
         done = pack_done and first + len(members) == sum(map(len, packs))
-        record = results.trial_report(dict(rows, member=[first + m for m in rows["member"]]), attempt, done)
+        record = results.trial_report(dict(rows, member=[first + m for m in rows["member"]]), attempt, done,
+                                      compute=(since[0], time.time()))
         if done:   # sent below, with the weights when the config keeps them
             final.update(record)
         else:
-            tune.report(record)
+            tune.report(record)   # waits for the driver: scheduling, not this trial's compute
+            since[0] = time.time()
 
     for members in packs:
         members = [dict(member, device=device) for member in members]
@@ -64,6 +69,7 @@ def supervised(trial, trials):
             results.save_weights(folder, {"weights": [w.cpu() for w in params.weights],
                                           "biases": [None if b is None else b.cpu() for b in params.biases]})
             checkpoint = tune.Checkpoint.from_directory(folder)
+        final["compute"][1] = time.time()
         tune.report(final, checkpoint=checkpoint)
 
 

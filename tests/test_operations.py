@@ -174,6 +174,21 @@ def test_trial_progress_reads_each_trials_last_complete_report(tmp_path):
     assert results._last_report(running, block=16)["iterations_done"] == 3   # read back in small blocks
 
 
+def test_a_runs_timings_are_whole_milliseconds_that_add_up_to_its_wall_time(monkeypatch):
+    clock = iter([100.0, 100.5, 101.2504, 103.0, 107.9999, 108.25])
+    monkeypatch.setattr(main.time, "time", lambda: next(clock))
+    timings = main.Timings(start=99.0)
+    with timings.phase("ray_start"):              # 100.0 .. 100.5
+        pass
+    timings.setup_done()                          # 101.2504: what no phase counted, 1.7504 s, is setup
+    with timings.phase("compute"):                # 103.0 .. 107.9999
+        pass
+    # recorded at 108.25: floored to milliseconds; other is the rest, 2.001 s (101.2504 .. 103.0 and the end)
+    assert timings.record() == {"setup": 1.75, "ray_start": 0.5, "scheduling": 0.0, "compute": 4.999,
+                                "collection": 0.0, "shutdown": 0.0, "other": 2.001, "wall": 9.25,
+                                "compute_trials": 0.0}
+
+
 # ---------------------------------------------------------------------------------------------
 # Cost preview
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +315,24 @@ def test_the_trainable_hands_the_device_ray_assigned_to_every_member(monkeypatch
 # ---------------------------------------------------------------------------------------------
 # Through real Ray
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_run_json_splits_the_launchs_wall_time_into_phases_that_add_up(tmp_path):
+    began = time.time()
+    done = subprocess.run([sys.executable, "main.py", "-c", "interference/fig3a", "--profile", "quick", "--quiet"],
+                          cwd=ROOT, env={**os.environ, "RESULTS_DIR": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=300)
+    measured = time.time() - began
+    assert done.returncode == 0, done.stderr[-3000:]
+    timings = results.read_info(results.current_run(tmp_path / "interference" / "fig3a-quick"))["timings"]
+    phases = ["setup", "ray_start", "scheduling", "compute", "collection", "shutdown", "other"]
+    assert set(timings) == {*phases, "wall", "compute_trials"}
+    assert all(value >= 0 for value in timings.values()), timings
+    assert sum(timings[p] for p in phases) == pytest.approx(timings["wall"], abs=1e-6) and timings["wall"] <= measured
+    for phase in ("setup", "ray_start", "scheduling", "compute", "shutdown"):   # each of these takes time
+        assert timings[phase] > 0, timings
+    assert timings["compute_trials"] >= timings["compute"]
+
+
 DRIFT_ARGS = ["-c", "concept_drift/drift", "--profile", "quick", "-o", "stop.training_iteration=48",
               "-o", "config.optimizer.lr={grid_search: [0.05]}"]
 DRIFT_TAG = results.override_tag(DRIFT_ARGS[-3::2])

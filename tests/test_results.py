@@ -152,6 +152,20 @@ def test_trial_rows_are_the_last_attempts_reports_with_each_members_flattened_co
     assert results.trial_report(outputs(3), "a", True)["iterations_done"] == 3
 
 
+def test_the_trials_compute_is_the_union_of_their_intervals_within_the_window_and_their_sum(tmp_path):
+    def report(start, end):
+        return dict(results.trial_report(outputs(1), "a", False, compute=(start, end)))
+
+    for name, intervals in {"trial_a": [(10, 12), (13, 15)], "trial_b": [(11, 14)], "trial_c": [(2, 3), (19, 30)]}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "params.json").write_text(json.dumps({"trial": 0}))
+        (folder / "result.json").write_text("".join(json.dumps(report(*i)) + "\n" for i in intervals))
+    # window [9, 20]: (10, 12) u (11, 14) u (13, 15) u (19, 20) = 5 + 1 wall seconds; 2 + 2 + 3 + 1 trial-seconds
+    assert results.compute_span(tmp_path, 9, 20) == (6, 8)
+    assert results.compute_span(tmp_path, 40, 50) == (0, 0)
+
+
 def test_unfinished_trials_are_the_expected_ones_without_a_finished_record(results_root):
     trials = [{"members": [member(rule, lr)]} for rule in ("pc", "bp") for lr in (0.1, 0.2)]
     run = write_run(results.run_home(FIG3A), trials, results.RUNNING, finished=[0, 3])
