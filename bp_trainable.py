@@ -46,4 +46,4 @@ def bp_step(params, optimizer, s, t, act, settings=None, output_mask=None, trace
     return loss
 
 
-RULE = Rule("bp", bp_step, settings_of)
+RULE = Rule("bp", bp_step, settings_of, graphable=True)

@@ -19,6 +19,7 @@ import math
 import torch
 
 from conv import weight_shapes, with_convolutions
+from graphs import GraphedStep, graphs_pay
 from metrics import ERROR_PREFIX, METRICS, NEEDS, Observation
 from network import ACTIVATIONS, Params, dense_shapes, feedforward, init_params, masked, predict
 from optim import OPTIMIZERS
@@ -93,6 +94,7 @@ class Learner:
     error_units: torch.Tensor = None   # [n_out] static mask from the config's error_units
     keep: frozenset = frozenset()
     pc_settings: object = None
+    graphed: object = None   # on a GPU, the rule's step replayed from CUDA graphs (graphs.py)
     probe: tuple = None
     before: torch.Tensor = None
     loss: torch.Tensor = 0
@@ -124,7 +126,10 @@ class Learner:
             if "prospective" in self.keep:
                 self.hidden_before = feedforward(self.params, s, self.act)[:-1]
                 self.anticipated = relaxed_state(self.params, s, t, self.act, self.pc_settings, mask)
-        loss = self.rule.step(self.params, self.optimizer, s, t, self.act, self.settings, mask, trace)
+        if trace is None and self.graphed is not None:
+            loss = self.graphed(self.params, self.optimizer, s, t, self.act, self.settings, mask)
+        else:
+            loss = self.rule.step(self.params, self.optimizer, s, t, self.act, self.settings, mask, trace)
         self.loss = self.loss + loss
         return loss
 
@@ -157,7 +162,8 @@ def build_learner(members):
     keep = frozenset(NEEDS[name] for name in first["log"] if name in NEEDS)
     return Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
                    error_units_mask(first, dtype, device),
-                   keep, pc_settings_of(members, dtype, device) if "prospective" in keep else None)
+                   keep, pc_settings_of(members, dtype, device) if "prospective" in keep else None,
+                   GraphedStep(rule.step) if graphs_pay(device, rule, optimizer) else None)
 
 
 def run_batches(stream, iteration, learner):

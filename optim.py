@@ -25,6 +25,7 @@ def _per_tensor_lrs(params, lr):
 
 class SGD:
     """p <- p - lr * (g + weight_decay * p)."""
+    graphable = True   # no host-side state: a step can be replayed from a CUDA graph
 
     def __init__(self, params, lr, weight_decay=0.0):
         self.lrs = _per_tensor_lrs(params, lr)
@@ -41,6 +42,7 @@ class SGD:
 
 class Adam:
     """Adam (Kingma & Ba) with bias correction, as torch.optim.Adam with L2 weight decay."""
+    graphable = False   # the step count and its bias corrections live on the host
 
     def __init__(self, params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
         self.lrs = _per_tensor_lrs(params, lr)

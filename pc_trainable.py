@@ -9,7 +9,7 @@ tensors ([M, B, n]); nothing uses autograd. The network is reached only through 
 operations (`params.layer`, `params.back`, `params.gradients`), so any packed model providing them
 runs the same inference.
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -25,6 +25,10 @@ class PCSettings:
     x_lr_discount: torch.Tensor
     update_p_at: frozenset   # inference steps (0..T-1) at which the weights are updated
     x_steps: int = None      # the value nodes move at steps 0..x_steps-1 (None: all but the last)
+    discounting: bool = field(init=False)   # whether any member's gamma can change (else E_k is not needed)
+
+    def __post_init__(self):   # read once here, so that pc_step never waits for the device
+        object.__setattr__(self, "discounting", bool((self.x_lr_discount != 1).any()))
 
 
 def update_steps(update_p_at, T):
@@ -101,7 +105,6 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
     gamma = settings.inference_lr.clone()
     gammas = [per_member(gamma, x) for x in xs]
     discount = settings.x_lr_discount
-    discounting = bool((discount != 1).any())   # else gamma never changes and E_k is not needed
     kept = torch.ones_like(discount)
     previous = None
     x_steps = settings.T - 1 if settings.x_steps is None else min(settings.x_steps, settings.T - 1)
@@ -121,7 +124,7 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
         if moves:
             for x, g, gamma_x in zip(xs, x_grads, gammas):
                 x.addcmul_(gamma_x, g, value=-1)
-            if discounting:
+            if settings.discounting:
                 current = sum_of_squares(errors[:-1] + [residual])   # 2 E_k: compared, the same order
                 if previous is not None:
                     gamma.mul_(torch.where(current >= previous, discount, kept))
@@ -140,4 +143,4 @@ def relaxed_state(params, s, t, act, settings, output_mask=None):
     return kept["xs"]
 
 
-RULE = Rule("pc", pc_step, settings_of)
+RULE = Rule("pc", pc_step, settings_of, graphable=True)

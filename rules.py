@@ -17,10 +17,12 @@ class Rule:
         `trace(k, xs, errors)`, when given, sees the hidden activities at every inference step.
     settings(members, dtype, device) -> the rule's per-trial settings (per-member values as [M]
         tensors), or None when it has none.
+    graphable: whether a step can be recorded as a CUDA graph and replayed (graphs.py).
     """
     name: str
     step: callable
     settings: callable
+    graphable: bool = False
 
 
 def feedforward_step(errors_of, params, optimizer, s, t, act, output_mask=None, trace=None):

@@ -1,7 +1,7 @@
 """Where the time of a fig4k trial goes, and the paper-scale grid's wall time on this machine.
 
-    python -m experiments.dqn.benchmark [--config experiments/dqn/fig4k.yaml] [--episodes 30]
-                                        [--updates 5] [--cores 2]
+    python -m experiments.dqn.benchmark [--config experiments/dqn/fig4k.yaml] [--episodes 4]
+                                        [--updates 5] [--cores 2] [--device cpu|cuda] [--envs NAME ...]
 
 For every trial of the YAML (one per environment and rule, 18 members) built exactly as a run builds
 it, on one thread: the cost of one environment step of the packed trial with every member acting (the
@@ -109,14 +109,18 @@ def main(argv=None):
     parser.add_argument("--episodes", type=int, default=4, help="episodes timed per trial (to the step limit)")
     parser.add_argument("--updates", type=int, default=5, help="episodes' learning timed per trial")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="the trials' device (cpu, cuda)")
+    parser.add_argument("--envs", nargs="*", help="only these environments' trials")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     experiment = load_experiment(args.config)
     iterations = experiment.doc["stop"]["training_iteration"]
     durations = []
     for trial in experiment.trials:
-        members = trial["members"]
+        members = [{**member, "device": args.device} for member in trial["members"]]
         name, rule = members[0]["data"]["env"], members[0]["rule"]
+        if args.envs and name not in args.envs:
+            continue
         run = engine.PackedRun.build(members)
         per_step = step_cost(run, args.episodes)
         learn = learning_cost(run, args.updates)
@@ -128,7 +132,7 @@ def main(argv=None):
               f"episodes {episode * iterations / 3600:5.2f} h", flush=True)
     print(f"grid: {sum(durations) / 3600:.2f} CPU-hours; on {args.cores} cores (trials longest first) "
           f"{schedule(durations, args.cores) / 3600:.2f} h")
-    for name in sorted({t["members"][0]["data"]["env"] for t in experiment.trials}):
+    for name in sorted({t["members"][0]["data"]["env"] for t in experiment.trials} & set(args.envs or gym.registry)):
         costs = env_step_costs(name, len(experiment.trials[0]["members"]))
         print(f"{name:15s} one step of {len(experiment.trials[0]['members'])} environments: "
               + ", ".join(f"{mode} {us:5.0f} us" for mode, us in costs.items()))
