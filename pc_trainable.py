@@ -78,8 +78,11 @@ def energy(errors, residual):
 
 
 def sum_of_squares(tensors):
-    """The sum of the squares of every entry of `tensors` ([M, ...] each), per member -> [M]."""
-    return sum(e.square().sum(dim=tuple(range(1, e.dim()))) for e in tensors)
+    """The sum of the squares of every entry of `tensors` ([M, ...] each), per member -> [M], summed
+    tensor by tensor in order (the order decides ties of E_k and E_(k-1) near convergence, hence the
+    discounts: benchmarks/README.md)."""
+    squares = [e.square().sum(dim=tuple(range(1, e.dim()))) for e in tensors]
+    return sum(squares[1:], squares[0])   # not 0 + ...: one addition fewer
 
 
 def value_gradients(params, xs, errors, act, acts=None):

@@ -74,20 +74,24 @@ def packed(shape, members, device):
 
 
 def bare_matmuls(params, s, rule):
-    """The batched matmuls of one PC inference step or one BP step, on preallocated activities."""
+    """The batched matmuls of one PC inference step or one BP step, on preallocated activities and
+    transposes (bmm: nothing but the products)."""
     weights = params.weights
     a = [s] + [torch.randn(s.shape[0], s.shape[1], w.shape[2], device=s.device) for w in weights[1:]]
     e = [torch.randn(s.shape[0], s.shape[1], w.shape[1], device=s.device) for w in weights]
     first = 1 if rule == "pc" else 0
 
+    transposed = [w.transpose(1, 2) for w in weights]
+    errors_t = [err.transpose(1, 2) for err in e]
+
     def step():
-        for x, w in zip(a[first:], weights[first:]):
-            torch.matmul(x, w.transpose(1, 2))
+        for x, w_t in zip(a[first:], transposed[first:]):
+            torch.bmm(x, w_t)
         for err, w in zip(e[1:], weights[1:]):
-            torch.matmul(err, w)
+            torch.bmm(err, w)
         if rule == "bp":
-            for x, err in zip(a, e):
-                torch.matmul(err.transpose(1, 2), x)
+            for x, err_t in zip(a, errors_t):
+                torch.bmm(err_t, x)
     return step
 
 
