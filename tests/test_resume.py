@@ -32,7 +32,9 @@ def killed_part_way(run):
 
 def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
-    env = dict(os.environ)
+    # Tune writes the trial records beside Ray's session and copies them into the run folder with its
+    # experiment state, every 10 s by default: the whole first launch can take less than that.
+    env = dict(os.environ, TUNE_GLOBAL_CHECKPOINT_S="1")
     home = results.run_home(ROOT / "experiments" / "target_alignment" / "fig3e.yaml", "quick", OVERRIDES)
     first = subprocess.Popen([sys.executable, "main.py", *ARGS], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
