@@ -445,12 +445,18 @@ def report_current(home, path, summary, say):
         say("earlier complete runs, kept until you remove them: " + ", ".join(map(str, earlier)))
 
 
-def launch(steps, args, say, timings=None):
+def ray_is_up():
+    """Whether this process is connected to a Ray (started or joined)."""
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+
+def launch(steps, args, say, timings=None, had_ray=None):
     """Run the steps in order, each home locked from the start; stop at the first that fails. Each
     run's share of the launch's wall time is counted from the end of the previous one (the first's
-    from `timings`); the last run's record also counts shutting down the Ray this launch started."""
+    from `timings`); the last run's record also counts shutting down the Ray this launch started or
+    joined (not one the caller had before: `had_ray`, by default whether one is up now)."""
     timings, code, last = timings or Timings(), 0, None
-    had_ray = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+    had_ray = ray_is_up() if had_ray is None else had_ray
     with contextlib.ExitStack() as locks:
         for step in steps:
             if step.action != "reuse":
@@ -495,7 +501,7 @@ def shut_down(last, timings):
 
 def main(argv=None, started=None):
     """The command line; `started` is when the launch began (default: now), for its timings."""
-    timings = Timings(start=started)
+    timings, had_ray = Timings(start=started), ray_is_up()
     args = parse_args(argv)
     say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     try:
@@ -515,7 +521,7 @@ def main(argv=None, started=None):
             timings.setup_done()
             with timings.phase("ray_start"):
                 start_ray(args.address, quiet=args.quiet)
-        return launch(steps, args, say, timings)
+        return launch(steps, args, say, timings, had_ray)
     except ConfigError as error:   # bad config, data, results or environment: before anything ran
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -526,7 +532,7 @@ def main(argv=None, started=None):
 
 if __name__ == "__main__":
     code = main(started=STARTED)
-    if not ("ray" in sys.modules and sys.modules["ray"].is_initialized()):
+    if not ray_is_up():
         # Everything is written and Ray is shut down: skip the interpreter's teardown of torch and
         # Ray's modules (about a second on 2 cores).
         sys.stdout.flush()
