@@ -34,13 +34,6 @@ class Activation:
             return g
         return (self.df(x) if fx is None or self.df_of_f is None else self.df_of_f(fx)) * g
 
-    def minus_times_df(self, e, x, g, fx=None):
-        """e - f'(x) * g in one fused operation where f' is not 1 (same arguments as times_df)."""
-        if self.df is None:
-            return e - g
-        df = self.df(x) if fx is None or self.df_of_f is None else self.df_of_f(fx)
-        return torch.addcmul(e, df, g, value=-1)
-
     def output(self, mu):
         """The network's output o from the output layer's pre-activation mu_L."""
         return self.f(mu) if self.on_output else mu
@@ -155,11 +148,10 @@ def per_member(values, like):
 
 def linear(a, weight, bias):
     """mu = a W^T + b for every member; a is [B, in] (shared) or [M, B, in]."""
-    if a.dim() == 2:
-        mu = torch.matmul(a, weight.transpose(1, 2))
-        return mu if bias is None else mu + bias
-    # bmm rather than matmul: the same product without matmul's reshaping around it
-    return torch.bmm(a, weight.transpose(1, 2)) if bias is None else torch.baddbmm(bias, a, weight.transpose(1, 2))
+    # bmm where it applies: the same product as matmul's, without matmul's reshaping around it (not
+    # baddbmm for the bias: it adds the bias inside the product, rounding differently for wide layers)
+    mu = torch.matmul(a, weight.transpose(1, 2)) if a.dim() == 2 else torch.bmm(a, weight.transpose(1, 2))
+    return mu if bias is None else mu + bias
 
 
 def feedforward(params, s, act):

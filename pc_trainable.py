@@ -89,7 +89,7 @@ def value_gradients(params, xs, errors, act, acts=None):
     """dE/dx_l = eps_l - f'(x_l) * (eps_{l+1} W_{l+1}) for every hidden layer l = 1..L-1 (`acts`,
     the activities [s, f(x_1), ...] of prediction_errors, spare recomputing f where f' needs it)."""
     fxs = acts[1:] if acts is not None else [None] * len(xs)
-    return [act.minus_times_df(e, x, params.back(l, e_next), fx)
+    return [e - act.times_df(x, params.back(l, e_next), fx)
             for l, (x, fx, e, e_next) in enumerate(zip(xs, fxs, errors[:-1], errors[1:]), 1)]
 
 
@@ -126,7 +126,7 @@ def pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None
             mu_1 = None
         if moves:
             for x, g, gamma_x in zip(xs, x_grads, gammas):
-                x.addcmul_(gamma_x, g, value=-1)
+                x.sub_(gamma_x * g)   # not addcmul_: its fused rounding would change every result
             if settings.discounting:
                 current = sum_of_squares(errors[:-1] + [residual])   # 2 E_k: compared, the same order
                 if previous is not None:
