@@ -2,7 +2,7 @@
 paper's network shapes and 1..65,536 members, on this machine's CPU and (when present) GPU.
 
     python benchmarks/step_cost.py [--device cpu|cuda|all] [--max-members 4096] [--shapes NAME ...]
-                                   [--out table.csv]
+                                   [--threads 1] [--out table.csv]
 
 Per row, all measured side by side in one process: microseconds per PC inference step (a pc_step of
 T steps, weights updated at the last one, divided by T), per BP step, and per bare step of each rule:
@@ -177,7 +177,9 @@ def main(argv=None):
     parser.add_argument("--max-members", type=int, default=4096)
     parser.add_argument("--shapes", nargs="*", help=f"some of: {', '.join(SHAPES)}")
     parser.add_argument("--out", help="also write the table as CSV here")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: a trial of one CPU)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     devices = [d for d in available(args.device) if d == "cpu" or torch.cuda.is_available()]
     engine.keep_freed_memory()   # as every trial does
     rows = measure(devices, args.max_members, args.shapes, say=lambda line: print(line, flush=True))
