@@ -7,8 +7,9 @@ paper's network shapes and 1..65,536 members, on this machine's CPU and (when pr
 Per row, all measured side by side in one process: microseconds per PC inference step (a pc_step of
 T steps, weights updated at the last one, divided by T), per BP step, and per bare step of each rule:
 the batched matmuls alone, on preallocated tensors (the machine's limit for that shape):
-  - PC inference step: layers 2..L forward and layers 2..L back (mu_1 = W_1 s is computed once per
-    batch, not per step);
+  - PC, per inference step: layers 2..L forward and layers 2..L back at every step (mu_1 = W_1 s is
+    computed once per batch), plus a T-th of what pc_step does once per batch: the feed-forward pass
+    (every layer) and every layer's weight gradient;
   - BP step: every layer forward, layers 2..L back, and every layer's weight gradient.
 On a GPU also the PC step replayed from a CUDA graph of the whole pc_step (what launch overhead costs).
 """
@@ -74,25 +75,36 @@ def packed(shape, members, device):
 
 
 def bare_matmuls(params, s, rule):
-    """The batched matmuls of one PC inference step or one BP step, on preallocated activities and
-    transposes (bmm: nothing but the products)."""
+    """The batched matmuls of one pc_step (T inference steps) or of one BP step, on preallocated
+    activities and transposes (bmm: nothing but the products)."""
     weights = params.weights
     a = [s] + [torch.randn(s.shape[0], s.shape[1], w.shape[2], device=s.device) for w in weights[1:]]
     e = [torch.randn(s.shape[0], s.shape[1], w.shape[1], device=s.device) for w in weights]
-    first = 1 if rule == "pc" else 0
-
     transposed = [w.transpose(1, 2) for w in weights]
     errors_t = [err.transpose(1, 2) for err in e]
 
-    def step():
-        for x, w_t in zip(a[first:], transposed[first:]):
+    def once_per_batch():   # forward through every layer, every layer's weight gradient
+        for x, w_t in zip(a, transposed):
+            torch.bmm(x, w_t)
+        for x, err_t in zip(a, errors_t):
+            torch.bmm(err_t, x)
+
+    def inference_step():   # layers 2..L forward and back
+        for x, w_t in zip(a[1:], transposed[1:]):
             torch.bmm(x, w_t)
         for err, w in zip(e[1:], weights[1:]):
             torch.bmm(err, w)
-        if rule == "bp":
-            for x, err_t in zip(a, errors_t):
-                torch.bmm(err_t, x)
-    return step
+
+    def pc_step():
+        once_per_batch()
+        for _ in range(T):
+            inference_step()
+
+    def bp_step():
+        once_per_batch()
+        for err, w in zip(e[1:], weights[1:]):
+            torch.bmm(err, w)
+    return pc_step if rule == "pc" else bp_step
 
 
 def cuda_graph(fn):
@@ -121,9 +133,8 @@ def row(name, shape, members, device):
     pc_fn = lambda: pct.pc_step(params, sgd, s, t, act, settings)   # noqa: E731
     pc = timed(pc_fn, device, repeats) / T
     bp = timed(lambda: bpt.bp_step(params, sgd, s, t, act), device, repeats)
-    bare_repeats = repeats * T if members < 4096 else repeats
-    bare_pc = timed(bare_matmuls(params, s, "pc"), device, bare_repeats)
-    bare_bp = timed(bare_matmuls(params, s, "bp"), device, bare_repeats)
+    bare_pc = timed(bare_matmuls(params, s, "pc"), device, repeats) / T
+    bare_bp = timed(bare_matmuls(params, s, "bp"), device, repeats)
     r = {"device": device, "shape": name, "batch": shape.batch, "members": members, "pc_step_us": pc * 1e6,
          "bp_step_us": bp * 1e6, "bare_pc_us": bare_pc * 1e6, "bare_bp_us": bare_bp * 1e6,
          "pc/bare": pc / bare_pc, "bp/bare": bp / bare_bp}
