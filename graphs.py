@@ -43,8 +43,10 @@ class GraphedStep:
                     recorded.copy_(x)
             graph.replay()
             return loss.clone()
+        if len(self.graphs) >= MAX_GRAPHS:
+            return self.step(params, optimizer, s, t, act, settings, mask)
         self.seen[key] = self.seen.get(key, 0) + 1
-        if self.seen[key] <= WARMUP_STEPS or len(self.graphs) >= MAX_GRAPHS:
+        if self.seen[key] <= WARMUP_STEPS:
             return self.warm_up(params, optimizer, s, t, act, settings, mask)
         inputs = tuple(None if x is None else x.clone() for x in (s, t, mask))
         graph = torch.cuda.CUDAGraph()
