@@ -32,16 +32,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     shape = step_cost.SHAPES[args.shape]
-    params, s, t = step_cost.packed(shape, args.members, "cpu")
     r = step_cost.row(args.shape, shape, args.members, "cpu")
     x = torch.randn(args.members, shape.batch, shape.sizes[1])
     one_op = step_cost.timed(lambda: torch.add(x, x), "cpu", 20000)
     empty_loop = step_cost.timed(lambda: None, "cpu", 20000)
-    sgd = step_cost.optim.SGD(params, torch.full((args.members, len(shape.sizes) - 1), 1e-3))
-    settings = step_cost.pct.PCSettings(T=T, inference_lr=torch.full((args.members,), 0.1),
-                                        x_lr_discount=torch.full((args.members,), 0.5), update_p_at=frozenset([T - 1]))
-    act = step_cost.network.ACTIVATIONS[shape.activation]
-    ops = ops_per_step(lambda: step_cost.pct.pc_step(params, sgd, s, t, act, settings))
+    ops = ops_per_step(step_cost.steps(shape, args.members, "cpu")[2])
     step = r["pc_step_us"]
     in_ops = ops * (one_op - empty_loop) * 1e6
     print(f"| shape | members | PC step µs | ATen ops per step | one op µs | ops x one op µs | the rest µs |")

@@ -89,21 +89,20 @@ def bare_matmuls(params, s, rule):
         for x, err_t in zip(a, errors_t):
             torch.bmm(err_t, x)
 
-    def inference_step():   # layers 2..L forward and back
-        for x, w_t in zip(a[1:], transposed[1:]):
-            torch.bmm(x, w_t)
+    def back():   # layers 2..L's errors to their inputs
         for err, w in zip(e[1:], weights[1:]):
             torch.bmm(err, w)
 
     def pc_step():
         once_per_batch()
-        for _ in range(T):
-            inference_step()
+        for _ in range(T):   # an inference step: layers 2..L forward and back
+            for x, w_t in zip(a[1:], transposed[1:]):
+                torch.bmm(x, w_t)
+            back()
 
     def bp_step():
         once_per_batch()
-        for err, w in zip(e[1:], weights[1:]):
-            torch.bmm(err, w)
+        back()
     return pc_step if rule == "pc" else bp_step
 
 
@@ -121,18 +120,23 @@ def cuda_graph(fn):
     return graph.replay
 
 
-def row(name, shape, members, device):
+def steps(shape, members, device):
+    """(params, s, the packed PC step, the packed BP step) of `members` nets of `shape`, with SGD."""
     params, s, t = packed(shape, members, device)
     act = network.ACTIVATIONS[shape.activation]
-    lr = torch.full((members, len(shape.sizes) - 1), 1e-3, device=device)
     settings = pct.PCSettings(T=T, inference_lr=torch.full((members,), 0.1, device=device),
                               x_lr_discount=torch.full((members,), 0.5, device=device),
                               update_p_at=frozenset([T - 1]))
-    sgd = optim.SGD(params, lr)
+    sgd = optim.SGD(params, torch.full((members, len(shape.sizes) - 1), 1e-3, device=device))
+    return (params, s, lambda: pct.pc_step(params, sgd, s, t, act, settings),
+            lambda: bpt.bp_step(params, sgd, s, t, act))
+
+
+def row(name, shape, members, device):
+    params, s, pc_fn, bp_fn = steps(shape, members, device)
     repeats = 3 if members >= 4096 else 10
-    pc_fn = lambda: pct.pc_step(params, sgd, s, t, act, settings)   # noqa: E731
     pc = timed(pc_fn, device, repeats) / T
-    bp = timed(lambda: bpt.bp_step(params, sgd, s, t, act), device, repeats)
+    bp = timed(bp_fn, device, repeats)
     bare_pc = timed(bare_matmuls(params, s, "pc"), device, repeats) / T
     bare_bp = timed(bare_matmuls(params, s, "bp"), device, repeats)
     r = {"device": device, "shape": name, "batch": shape.batch, "members": members, "pc_step_us": pc * 1e6,
@@ -179,7 +183,8 @@ def measure(devices, max_members, shapes=None, say=print):
 
 
 def available(device):
-    return ["cpu", "cuda"] if device == "all" else [device] if device == "cpu" or torch.cuda.is_available() else []
+    """The devices `--device` names that this machine has."""
+    return [d for d in (["cpu", "cuda"] if device == "all" else [device]) if d == "cpu" or torch.cuda.is_available()]
 
 
 def main(argv=None):
@@ -191,7 +196,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: a trial of one CPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    devices = [d for d in available(args.device) if d == "cpu" or torch.cuda.is_available()]
+    devices = available(args.device)
     engine.keep_freed_memory()   # as every trial does
     rows = measure(devices, args.max_members, args.shapes, say=lambda line: print(line, flush=True))
     if args.out:
