@@ -8,7 +8,6 @@ bare elementwise operation on tensors of the step's size; the step's time minus 
 cost is the interpreter's share.
 """
 import argparse
-import time
 
 import torch
 
