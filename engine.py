@@ -15,6 +15,7 @@ import ctypes.util
 from dataclasses import dataclass, field
 import functools
 import math
+import time
 
 import torch
 
@@ -26,7 +27,7 @@ from optim import OPTIMIZERS
 from pc_trainable import relaxed_state, settings_of as pc_settings_of
 import results
 from rules import get_rule
-from streams import STREAMS
+from streams import STREAMS, capture, restore
 from utils import derive_seed, flatten, import_attribute
 
 # Values that may differ between the members of one trial (they do not change tensor shapes).
@@ -133,6 +134,19 @@ class Learner:
         self.loss = self.loss + loss
         return loss
 
+    def state_dict(self):
+        """What the learner carries from one iteration to the next: weights, optimizer state, and the
+        weights before the first iteration where a metric reads them."""
+        return {"tensors": [p.detach().cpu().clone() for p in self.params.tensors],
+                "optimizer": self.optimizer.state_dict(), "initial_weights": capture(self.initial_weights)}
+
+    def load_state_dict(self, state):
+        """In place, so a CUDA graph recorded on these tensors stays valid."""
+        for live, saved in zip(self.params.tensors, state["tensors"], strict=True):
+            live.copy_(saved)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.initial_weights = restore(self.initial_weights, state["initial_weights"], self.params.weights[0].device)
+
     def keeping_inferred(self, trace):
         def keep(k, xs, errors):
             self.inferred = xs
@@ -175,10 +189,13 @@ def run_batches(stream, iteration, learner):
 
 @dataclass
 class PackedRun:
-    """Everything one trial trains: the learner (members' weights, optimizer, rule), task, metrics."""
+    """Everything one trial trains: the learner (members' weights, optimizer, rule), task, metrics,
+    and how far it got: the iterations done and which members diverged."""
     learner: Learner
     task: object
     metrics: list = field(default_factory=list)
+    iteration: int = 0
+    diverged: torch.Tensor = None   # [M] bool
 
     @classmethod
     def build(cls, members):
@@ -187,11 +204,41 @@ class PackedRun:
         first, weights = members[0], learner.params.weights[0]
         task = task_class(first["data"]["name"])(first["data"], [m["seed"] for m in members],
                                                  weights.device, weights.dtype)
-        return cls(learner, task, [METRICS[name] for name in first["log"]])
+        diverged = torch.zeros(len(members), dtype=torch.bool, device=weights.device)
+        return cls(learner, task, [METRICS[name] for name in first["log"]], 0, diverged)
 
     @property
     def params(self):
         return self.learner.params
+
+    @property
+    def resumable(self):
+        """Whether the task can save its state, so the run can continue from a checkpoint."""
+        return hasattr(self.task, "state_dict")
+
+    def state_dict(self):
+        """Everything the next iteration depends on, as tensors and plain containers (a checkpoint)."""
+        return {"iteration": self.iteration, "diverged": self.diverged.cpu(),
+                "learner": self.learner.state_dict(), "task": self.task.state_dict()}
+
+    def load_state_dict(self, state):
+        """Continue from a state_dict: the next iteration is the one after the saved state's."""
+        self.iteration = state["iteration"]
+        self.diverged.copy_(state["diverged"])
+        self.learner.load_state_dict(state["learner"])
+        self.task.load_state_dict(state["task"])
+
+    def advance(self):
+        """Train the next iteration; returns its per-member columns. From the iteration in which a
+        member diverges, its error columns (test_error...) read 1.0 and its other columns NaN."""
+        columns, finite = self.iterate(self.iteration)
+        self.iteration += 1
+        self.diverged |= ~finite
+        if self.diverged.any():
+            self.silence(self.diverged)
+            columns = {k: torch.where(self.diverged, 1.0 if k.startswith(ERROR_PREFIX) else math.nan, v)
+                       for k, v in columns.items()}
+        return columns
 
     def iterate(self, iteration):
         """Train one iteration and measure; returns ({column: [M] tensor}, finite [M])."""
@@ -280,27 +327,30 @@ def auto_report_every(iterations, reports=32):
     return max(1, math.ceil(iterations / reports))
 
 
-def train(members, iterations, report, report_every=0):
+def train(members, iterations, report, report_every=0, checkpoint_every_s=None, start=None):
     """Train the packed members for `iterations` iterations; returns the PackedRun.
 
     Calls report(rows, done) with columnar rows {"iteration", "member", "diverged", columns...}
-    every `report_every` iterations and at the end. From the iteration in which a member diverges,
-    its error columns (test_error...) read 1.0 and its other columns NaN.
+    every `report_every` iterations and at the end. With `checkpoint_every_s`, a report at the end
+    of the first iteration that many seconds after the previous checkpoint (or the start) is
+    report(rows, done, state) instead, `state` being the run's state_dict; `start`, such a state,
+    continues the run from there, bit for bit as if it had not stopped (if the task is resumable).
     """
     run = PackedRun.build(members)
+    if start is not None:
+        run.load_state_dict(start)
     every = report_every or auto_report_every(iterations)
-    diverged = torch.zeros(len(members), dtype=torch.bool, device=run.params.weights[0].device)
-    buffer = []
-    for iteration in range(iterations):
-        columns, finite = run.iterate(iteration)
-        diverged |= ~finite
-        if diverged.any():
-            run.silence(diverged)
-            columns = {k: torch.where(diverged, 1.0 if k.startswith(ERROR_PREFIX) else math.nan, v)
-                       for k, v in columns.items()}
-        buffer.append((iteration, columns, diverged.clone()))
-        done = iteration == iterations - 1
-        if done or len(buffer) == every:
+    checkpointing = checkpoint_every_s is not None and run.resumable
+    buffer, saved = [], time.monotonic()
+    while run.iteration < iterations:
+        iteration = run.iteration
+        buffer.append((iteration, run.advance(), run.diverged.clone()))
+        done = run.iteration == iterations
+        due = checkpointing and not done and time.monotonic() - saved >= checkpoint_every_s
+        if due:
+            report(rows(buffer, len(members)), done, run.state_dict())
+            buffer, saved = [], time.monotonic()
+        elif done or len(buffer) == every:
             report(rows(buffer, len(members)), done)
             buffer = []
     return run

@@ -322,6 +322,7 @@ def make_tuner(experiment, path, resume):
         "trial": tune.grid_search(list(range(len(packs)))),
         "iterations": doc["stop"]["training_iteration"],
         "report_every": doc["report_every"],
+        "checkpoint_every_s": doc["checkpoint_every_s"],
         "cpus": resources["cpu"],
     }
     return tune.Tuner(
@@ -331,9 +332,12 @@ def make_tuner(experiment, path, resume):
                                     trial_name_creator=lambda trial: f"trial_{trial.trial_id}"),
         run_config=tune.RunConfig(storage_path=str(path.parent), name=path.name, verbose=0,
                                   callbacks=[JsonLoggerCallback()],
+                                  # A trial's state is saved every checkpoint_every_s; only the last
+                                  # is kept (and dropped when the run completes).
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   # A trial whose node or worker process is lost is run again from its
-                                  # start; Tune cannot tell that from the trial's own error, which is
-                                  # then retried too. run.json's retried_trials lists them.
+                                  # last checkpoint; Tune cannot tell that from the trial's own error,
+                                  # which is then retried too. run.json's retried_trials lists them.
                                   failure_config=tune.FailureConfig(max_failures=2)))
 
 
@@ -398,6 +402,7 @@ def run(experiment, path, address=None, resume=False, shown=None, timings=None):
                 wall_time_s=round(time.time() - start, 2), timings=timings.record())
     results.write_info(path, info)
     if info["status"] == results.COMPLETE:
+        results.drop_trial_states(path)
         results.set_current(path.parent, path)
     return info
 

@@ -5,7 +5,8 @@ tensors broadcastable to the layer's weights [M, out, in], e.g. [M, 1, 1] per me
 per weight. A bias shares its layer's rate (which must then be one number per member).
 The updates follow torch.optim.SGD and torch.optim.Adam exactly (weight decay is L2 added to the
 gradient, as in those classes), so a packed run equals M runs of the torch optimizers. A gradient
-of None (a frozen layer) leaves its tensor, and its optimizer state, untouched.
+of None (a frozen layer) leaves its tensor, and its optimizer state, untouched. `state_dict` and
+`load_state_dict` save and restore what a checkpoint needs to continue bit for bit.
 """
 import torch
 
@@ -39,6 +40,12 @@ class SGD:
                 g = g + self.weight_decay * p
             p.sub_(lr * g)
 
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
 
 class Adam:
     """Adam (Kingma & Ba) with bias correction, as torch.optim.Adam with L2 weight decay."""
@@ -66,6 +73,15 @@ class Adam:
             v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
             denom = (v.sqrt() / c2_sqrt).add_(self.eps)
             p.sub_(lr / c1 * m / denom)
+
+    def state_dict(self):
+        return {"steps": self.steps, "m": [m.cpu().clone() for m in self.m], "v": [v.cpu().clone() for v in self.v]}
+
+    def load_state_dict(self, state):
+        """In place, so a CUDA graph recorded on these tensors stays valid."""
+        self.steps = state["steps"]
+        for live, saved in zip(self.m + self.v, state["m"] + state["v"]):
+            live.copy_(saved)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

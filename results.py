@@ -8,7 +8,8 @@
             members.parquet      every member's flattened config, by trial and member index
             rows.parquet         one row per member and iteration, the member's flattened config as columns
             trial_<id>/          params.json (the trial's index), result.json (the trial records),
-                                 checkpoint_*/weights.pt
+                                 checkpoint_*/state.pt: the last saved state of an unfinished trial
+                                 checkpoint_*/weights.pt: the final weights, if the config keeps them
 
 A launch never touches earlier runs; `current` moves (atomically) only when a run completes, so a
 killed or failed launch leaves the previous complete results in place. One launch at a time runs in
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+import shutil
 import socket
 import sys
 
@@ -31,6 +33,7 @@ from utils import ConfigError, apply_override, flatten, last_line, run_names, tr
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 INFO_FILE, ROWS_FILE, CURRENT_FILE, WEIGHTS_FILE = "run.json", "rows.parquet", "current", "weights.pt"
+STATE_FILE = "state.pt"
 MEMBERS_FILE, LOCK_FILE = "members.parquet", "lock"
 INFO_KEYS = ("status", "config_file", "resolved", "trial_labels")   # what every reader of run.json needs
 
@@ -240,6 +243,47 @@ def trial_report(rows, attempt, done, compute=None):
     if compute is not None:
         record["compute"] = list(compute)
     return record
+
+
+def append_rows(chunks, rows):
+    """Add a report's columnar rows to `chunks` (a list of columnar row sets): joined to the last
+    chunk when they have the same columns, else as a new chunk. Never changes a chunk in place (one
+    may be on its way to the driver)."""
+    if chunks and chunks[-1].keys() == rows.keys():
+        chunks[-1] = {key: chunks[-1][key] + list(values) for key, values in rows.items()}
+    else:
+        chunks.append({key: list(values) for key, values in rows.items()})
+
+
+def save_trial_state(folder, state):
+    """Write a running trial's state (tensors, numbers and containers of them) into `folder`."""
+    import torch
+    torch.save(state, Path(folder) / STATE_FILE)
+
+
+def load_trial_state(checkpoint):
+    """The trial state saved in a Tune checkpoint, or None (no checkpoint, or one holding no state
+    or an unreadable one: the trial then starts over, saying why on its log). Loaded with
+    weights_only, so a planted file can hold data but never run code."""
+    import torch
+    if checkpoint is None:
+        return None
+    try:
+        with checkpoint.as_directory() as folder:
+            path = Path(folder) / STATE_FILE
+            return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+    except Exception as error:   # missing, truncated, corrupt or not ours: pickle's, torch's, OS errors
+        print(f"{checkpoint.path}: unreadable trial state ({last_line(error)}); the trial starts over",
+              file=sys.stderr)
+        return None
+
+
+def drop_trial_states(run):
+    """Remove the run's checkpoints that hold a trial's state rather than kept weights (once the run
+    is complete, nothing resumes from them)."""
+    for folder in Path(run).glob("*/checkpoint_*"):
+        if folder.is_dir() and not folder.is_symlink() and not (folder / WEIGHTS_FILE).exists():
+            shutil.rmtree(folder)
 
 
 def compute_span(run, since, until):

@@ -385,6 +385,10 @@ class Document(Section):
                        "fewer, larger trials cost less scheduling where every pack is small (a trial "
                        "resumes as a whole)")
     report_every: Annotated[int, Field(ge=0)] = Field(0, description="iterations per Tune report (0: automatic)")
+    checkpoint_every_s: Optional[Annotated[float, Field(ge=0)]] = Field(
+        60.0, description="seconds between checkpoints of a running trial's state, each taken at the end of "
+                          "an iteration, so that --resume or a retry continues from there (0: after every "
+                          "iteration; null: never, a trial then restarts from its beginning)")
     config: dict[str, Any] = Field(description="the trainable's config; any value may be "
                                                "{grid_search: [...]}, an axis of the grid")
     variants: Optional[list[dict[str, Any]]] = Field(

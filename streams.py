@@ -7,6 +7,10 @@ generator seeded from the member's seed, so packing members together never chang
 
 Each stream has a pydantic `Config` (the keys of its `data` section); the stream itself takes the
 validated plain dict, `Config.model_validate(d).model_dump()`.
+
+A task that can be checkpointed mid-trial (`Resumable`) names the attributes that change as it runs
+in `STATE`; `state_dict` saves them as plain tensors and containers (random generators as their
+states), which torch.load reads back with weights_only=True, so a checkpoint never runs code.
 """
 from typing import Annotated, Literal
 
@@ -42,6 +46,50 @@ class StreamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def capture(value):
+    """A copy of `value` made of CPU tensors, numbers, strings and lists/dicts of them: a random
+    generator becomes its state."""
+    if isinstance(value, torch.Generator):
+        return value.get_state()
+    if torch.is_tensor(value):
+        return value.detach().cpu().clone()
+    if isinstance(value, (list, tuple)):
+        return [capture(item) for item in value]
+    if isinstance(value, dict):
+        return {key: capture(item) for key, item in value.items()}
+    return value
+
+
+def restore(current, saved, device):
+    """The value `saved` (by `capture`) stands for, given the live value `current`: generators are
+    set to their saved states in place, tensors come back on `device`."""
+    if isinstance(current, torch.Generator):
+        current.set_state(saved)
+        return current
+    if isinstance(current, (list, tuple)) and len(current) == len(saved):
+        return type(current)(restore(c, s, device) for c, s in zip(current, saved))
+    if isinstance(saved, dict):
+        return {key: restore(current.get(key) if isinstance(current, dict) else None, item, device)
+                for key, item in saved.items()}
+    return saved.to(device) if torch.is_tensor(saved) else saved
+
+
+class Resumable:
+    """A task whose progress lies in the attributes named in STATE (none: it never changes)."""
+    STATE = ()
+
+    def state_dict(self):
+        return {name: capture(getattr(self, name)) for name in self.STATE}
+
+    def load_state_dict(self, state):
+        for name in self.STATE:
+            setattr(self, name, restore(getattr(self, name), state[name], self.state_device))
+
+    @property
+    def state_device(self):
+        return getattr(self, "device", "cpu")
+
+
 def member_generators(seeds, stream):
     """One CPU generator per member for the named random stream, seeded from the member's seed."""
     return [torch.Generator().manual_seed(derive_seed(seed, stream)) for seed in seeds]
@@ -58,7 +106,7 @@ def one_hot_members(labels, num_classes, off_value, dtype):
     return flat.view(*labels.shape, num_classes)
 
 
-class FixedPair:
+class FixedPair(Resumable):
     """The same training batch, given in the YAML, at every iteration for every member (Fig. 3a)."""
     class Config(StreamConfig):
         input: _nonempty_lists(Number) = Field(description="the input batch: one row of values per sample")
@@ -79,7 +127,7 @@ class FixedPair:
         return {}
 
 
-class GaussianPair:
+class GaussianPair(Resumable):
     """One random example per member, input and target ~ N(0, std^2) drawn from the member's data
     seed, repeated at every iteration (target alignment, Fig. 3e)."""
     class Config(StreamConfig):
@@ -109,13 +157,14 @@ class GaussianPair:
         return {}
 
 
-class ImageClassification:
+class ImageClassification(Resumable):
     """A labelled image set: per-member training subsets, shuffled mini-batches, one-hot targets.
 
     An iteration is one epoch over the member's training pool, or `batches_per_iteration` mini-batches
     from a shuffled stream that reshuffles when it runs out. Evaluation: the test set (or a per-member
     subset of `test_per_class` images of each class).
     """
+    STATE = ("subset_gens", "order_gens", "label_map", "train_pool", "test_pool", "queue")
     class Config(StreamConfig):
         dataset: Literal[tuple(DATASETS)] = Field(description="the data set (data_utils.DATASETS)")
         batch_size: int = Field(ge=1, description="images per training batch")
@@ -194,6 +243,10 @@ class ImageClassification:
             idx, self.queue = self.queue[:, :size], self.queue[:, size:]
             yield self.batch(idx)
 
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.cached_eval = None
+
     def eval_set(self, idx):
         """Inputs and targets of the test images idx ([N] shared or [M, N] per member)."""
         labels = self.y_test[idx].expand(self.num_members, -1)
@@ -264,6 +317,8 @@ class ConceptDrift(ImageClassification):
         drift_every: int = Field(64, ge=1, description="iterations between drifts (the first at iteration 0)")
         drifting_classes: Annotated[list[Label], Field(min_length=2)] = Field(
             [5, 6, 7, 8, 9], description="the classes whose labels are permuted among themselves at a drift")
+
+    STATE = ImageClassification.STATE + ("drift_gens",)
 
     def __init__(self, cfg, seeds, device, dtype):
         super().__init__(cfg, seeds, device, dtype)

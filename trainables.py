@@ -4,7 +4,7 @@ A trial's parameters are {"trial": i, "iterations": N, "report_every": k, "cpus"
 (bound with tune.with_parameters, so it travels once through the object store) holds every trial's
 packs of member configs (utils.trial_packs), trained one after another; a trial's members are
 numbered across its packs. The rows travel to the driver in Tune's results (the record format is results.py's);
-weights a config asks to keep travel in a checkpoint. Each record carries the interval of the trial's
+weights a config asks to keep travel in a checkpoint, and so does a running trial's state (`supervised`). Each record carries the interval of the trial's
 own work since its previous report (main.py's compute phase). A trial runs on the device that Ray's
 assignment and its `device` allow (`trial_device`).
 """
@@ -38,29 +38,47 @@ def trial_device(requested, gpu_ids, cuda_available):
 
 
 def supervised(trial, trials):
-    """Train the trial's packs of members, reporting rows as they come and the weights at the end."""
+    """Train the trial's packs of members, reporting rows as they come and the weights at the end.
+
+    Every `checkpoint_every_s` seconds (at the end of an iteration) a report carries a checkpoint of
+    the trial's state: the pack it is in, that pack's PackedRun.state_dict and every row reported so
+    far. A trial that Tune restarts (--resume, or a retry after a lost worker) continues from its
+    last checkpoint: it reports the saved rows again under its new attempt id, then goes on.
+    """
     import ray
     from ray import tune
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
     attempt, final = uuid.uuid4().hex, {}
     packs = trials[trial["trial"]]
     device = trial_device(packs[0][0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
-    first = 0   # the number of this pack's first member in the trial
+    resumed = results.load_trial_state(tune.get_checkpoint())
+    start_pack, reported = (resumed["pack"], resumed["rows"]) if resumed else (0, [])
     since = [time.time()]   # where the trial's own work since its last report began
+    for rows in reported:   # the rows before the checkpoint, under this attempt's id
+        tune.report(results.trial_report(rows, attempt, False))
+    first = sum(map(len, packs[:start_pack]))   # the number of this pack's first member in the trial
 
-    def report(rows, pack_done):
+    def report(rows, pack_done, state=None):
+        rows = dict(rows, member=[first + m for m in rows["member"]])
         done = pack_done and first + len(members) == sum(map(len, packs))
-        record = results.trial_report(dict(rows, member=[first + m for m in rows["member"]]), attempt, done,
-                                      compute=(since[0], time.time()))
+        record = results.trial_report(rows, attempt, done, compute=(since[0], time.time()))
         if done:   # sent below, with the weights when the config keeps them
             final.update(record)
-        else:
-            tune.report(record)   # waits for the driver: scheduling, not this trial's compute
-            since[0] = time.time()
+            return
+        results.append_rows(reported, rows)
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if state is not None:
+                results.save_trial_state(folder, {"pack": pack, "rows": reported, "run": state})
+                checkpoint = tune.Checkpoint.from_directory(folder)
+            tune.report(record, checkpoint=checkpoint)   # waits for the driver: scheduling, not this trial's compute
+        since[0] = time.time()
 
-    for members in packs:
-        members = [dict(member, device=device) for member in members]
-        run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0))
+    for pack in range(start_pack, len(packs)):
+        members = [dict(member, device=device) for member in packs[pack]]
+        start = resumed["run"] if resumed and pack == start_pack else None
+        run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0),
+                           trial.get("checkpoint_every_s"), start)
         first += len(members)
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
