@@ -8,6 +8,7 @@ weights a config asks to keep travel in a checkpoint, and so does a running tria
 own work since its previous report (main.py's compute phase). A trial runs on the device that Ray's
 assignment and its `device` allow (`trial_device`).
 """
+import logging
 import tempfile
 import time
 import uuid
@@ -47,6 +48,7 @@ def supervised(trial, trials):
     """
     import ray
     from ray import tune
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)   # a line per checkpoint
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
     attempt, final = uuid.uuid4().hex, {}
     packs = trials[trial["trial"]]

@@ -60,3 +60,53 @@ def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(t
     rows = results.load_rows(run)
     assert len(rows) == (FAST + 1) * 6 * 16
     assert rows.groupby(["rule", "model.num_layers", "pc.T", "seed", "iteration"]).size().max() == 1
+
+
+MID_TRIAL = ["config.rule=pc", "config.seed={grid_search: [0, 1]}", "stop.training_iteration=8",
+             "variants=[{data: {batch_size: 8}, optimizer: {lr: {grid_search: [0.025, 0.05]}}}]",
+             "config.model.width={grid_search: [16, 24]}", "packs_per_trial=2",   # one trial, two packs of 4
+             "checkpoint_every_s=0"]                                             # a checkpoint every iteration
+MID_ARGS = ["-c", "batch_size/fig4bc", "--profile", "quick", *(f"-o{o}" for o in MID_TRIAL)]
+
+
+def in_second_pack_with_a_checkpoint(run):
+    """True once the trial has reported from its second pack (members 4-7), iteration 3 or later,
+    and saved a state there."""
+    trial_dirs = list(run.glob("trial_*")) if run else []
+    last = results._last_report(trial_dirs[0]) if trial_dirs else None
+    return (last is not None and not last["done"] and min(last["rows"]["member"]) >= 4
+            and last["iterations_done"] >= 3 and any(trial_dirs[0].glob(f"checkpoint_*/{results.STATE_FILE}")))
+
+
+def test_a_trial_killed_mid_run_continues_from_its_checkpoint_and_equals_an_uninterrupted_run(tmp_path):
+    whole = subprocess.run([sys.executable, "main.py", *MID_ARGS], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600, env=dict(os.environ, RESULTS_DIR=str(tmp_path / "whole")))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    env = dict(os.environ, RESULTS_DIR=str(tmp_path / "killed"))
+    name = results.run_home(ROOT / "experiments" / "batch_size" / "fig4bc.yaml", "quick", MID_TRIAL).name
+    home = tmp_path / "killed" / "batch_size" / name
+    first = subprocess.Popen([sys.executable, "main.py", *MID_ARGS], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not in_second_pack_with_a_checkpoint(results.runs(home)[0] if results.runs(home) else None):
+        assert first.poll() is None and time.time() < deadline, "the first launch ended by itself"
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)   # the driver and the local Ray it started
+    first.wait()
+
+    done = subprocess.run([sys.executable, "main.py", *MID_ARGS, "--resume"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = results.runs(home)
+    [trial_dir] = run.glob("trial_*")
+    reports = results._reports(trial_dir)
+    resumed = [r for r in reports if r["attempt"] == reports[-1]["attempt"]]
+    trained = [r for r in resumed if "compute" in r]   # what the resumed attempt computed itself
+    assert all(min(r["rows"]["member"]) >= 4 for r in trained)   # the first pack is not trained again,
+    assert min(trained[0]["rows"]["iteration"]) >= 3             # nor the second from its start
+    assert not list(run.glob("*/checkpoint_*"))                  # states are dropped once complete
+
+    def tidy(rows):
+        return rows.drop(columns="trial_id").sort_values(["member", "iteration"]).reset_index(drop=True)
+    expected = results.load_rows(results.current_run(tmp_path / "whole" / "batch_size" / name))
+    assert tidy(results.load_rows(run)).equals(tidy(expected))   # bit for bit
