@@ -300,7 +300,7 @@ def test_the_trainable_hands_the_device_ray_assigned_to_every_member(monkeypatch
     class Stop(Exception):
         pass
 
-    def train(members, iterations, report, report_every):
+    def train(members, iterations, report, *settings):
         seen.extend(m["device"] for m in members)
         raise Stop
 
