@@ -59,3 +59,13 @@ def test_search_depth_panels_select_the_best_lr_per_rule_and_depth():
     assert set(zip(h["rule"], h["lr"])) == {("pc", 0.5), ("bp", 0.01)}
     assert sorted(h["test_error"].unique()) == pytest.approx([0.21, 0.22])
     assert list(panels["fig3f"].source_data.columns) == ["rule", "num_layers", "lr", "seed", "epoch", "test_error"]
+
+
+def test_concept_drift_recovery_reads_the_epochs_just_after_each_drift_but_the_first():
+    from experiments.concept_drift.figures import RECOVERY, after_drifts
+    # drifts every 16 epochs; the error is the epoch's distance from the last drift
+    df = pd.DataFrame({"iteration": range(48), "data.drift_every": 16, "Rule": "PC"})
+    df["test_error"] = df["iteration"] % 16
+    kept = after_drifts(df)
+    assert list(kept["iteration"]) == [*range(16, 16 + RECOVERY), *range(32, 32 + RECOVERY)]
+    assert kept["test_error"].mean() == pytest.approx((RECOVERY - 1) / 2)

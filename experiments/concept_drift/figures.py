@@ -7,6 +7,7 @@ from analysis_utils import (RULE_ORDER, Comparison, Panel, paper_comparisons, pe
 
 LR = "optimizer.lr"
 CURVE_LR = 0.01
+RECOVERY = 8   # epochs after a drift in which recovery is measured
 PAPER_4G = {0.001: ("0.50", "0.53"), 0.005: ("0.37", "0.45"), 0.01: ("0.29", "0.41"),
             0.05: ("0.37", "0.43"), 0.1: ("≈1.0 (diverges)", "≈1.0 (diverges)")}
 
@@ -27,8 +28,20 @@ def fig4f(df):
     comparisons = [Comparison(f"{rule} mean error over the last third", means[rule], paper)
                    for rule, paper in (("PC", "≈0.2 (epochs 2000–3000)"), ("BP", "≈0.38–0.42"))
                    if rule in means]
+    after = after_drifts(curves).groupby("Rule")["test_error"].mean()
+    comparisons += [Comparison(f"{rule} mean error in the {RECOVERY} epochs after a drift (drifts 2 on)",
+                               after[rule], "not given (PC's spikes recover faster in the panel)")
+                    for rule in RULE_ORDER if rule in after]
     source = curves.rename(columns={LR: "lr", "iteration": "epoch"})
     return [Panel("fig4f", fig, source[["rule", "lr", "seed", "epoch", "test_error"]], comparisons)]
+
+
+def after_drifts(curves):
+    """The rows of the first RECOVERY epochs after every drift but the first (epoch 0): how fast the
+    error comes down again (lower: faster recovery)."""
+    every = curves["data.drift_every"]
+    since = curves["iteration"] % every
+    return curves[(curves["iteration"] >= every) & (since < RECOVERY)]
 
 
 def fig4g(df):
