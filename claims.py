@@ -61,22 +61,22 @@ class Verdict:
     state: str
 
 
-def seed_batch(rows, seeds):
-    """The rows of the given seeds, each drawn seed renumbered 0, 1, ... (a seed drawn twice
-    appears twice, as two seeds)."""
-    return pd.concat([rows[rows["seed"] == seed].assign(seed=i) for i, seed in enumerate(seeds)],
-                     ignore_index=True)
+def seed_batch(by_seed, seeds):
+    """The rows of the given seeds (`by_seed`: {seed: its rows}), each drawn seed renumbered 0, 1,
+    ... (a seed drawn twice appears twice, as two seeds)."""
+    return pd.concat([by_seed[seed].assign(seed=i) for i, seed in enumerate(seeds)], ignore_index=True)
 
 
 def robustness(claim, rows, batches=BATCHES, rng_seed=0):
     """The fraction of random batches of `claim.seeds` seeds for which the claim holds."""
-    seeds = np.array(sorted(rows["seed"].unique()))
+    by_seed = dict(tuple(rows.groupby("seed")))
+    seeds = np.array(sorted(by_seed))
     rng = np.random.default_rng(rng_seed)
     replace = len(seeds) <= claim.seeds
     held = 0
     for _ in range(batches):
         drawn = rng.choice(seeds, size=claim.seeds, replace=replace)
-        held += claim.holds(claim.measure(seed_batch(rows, drawn)))
+        held += claim.holds(claim.measure(seed_batch(by_seed, drawn)))
     return held / batches
 
 
@@ -95,3 +95,26 @@ def decide(claim, rows, quick=False, batches=BATCHES):
     else:
         state = HOLDS if share >= ROBUST else FRAGILE
     return Verdict(claim, value, share, seeds, state)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantities the experiments' claims share
+# ---------------------------------------------------------------------------------------------
+LR = "optimizer.lr"
+
+
+def lr_means(rows, metric="test_error", how="mean", by=()):
+    """The seed mean of each run's `metric` (aggregated over its iterations by `how`: mean = area
+    under the learning curve, min = best), per (rule, *by, lr)."""
+    runs = rows.groupby(["rule", *by, LR, "seed"])[metric].agg(how)
+    return runs.groupby(["rule", *by, LR]).mean()
+
+
+def best_lr_means(rows, metric="test_error", how="mean", by=()):
+    """Per (rule, *by): the lowest of `lr_means`, i.e. the value at the best lr (chosen by seed mean)."""
+    return lr_means(rows, metric, how, by).groupby(["rule", *by]).min()
+
+
+def gap(means, *where):
+    """BP's value minus PC's at `where` (the index levels after the rule): > 0 where PC is better."""
+    return means[("bp", *where)] - means[("pc", *where)] if where else means["bp"] - means["pc"]

@@ -34,7 +34,7 @@ def test_the_band_is_open_and_either_side_may_be_unbounded():
 
 def test_a_seed_batch_renumbers_seeds_so_a_seed_drawn_twice_counts_twice():
     rows = rows_with_gaps([0.1, 0.2, 0.3])
-    batch = claims.seed_batch(rows, [2, 2, 0])
+    batch = claims.seed_batch(dict(tuple(rows.groupby("seed"))), [2, 2, 0])
     assert sorted(batch["seed"].unique()) == [0, 1, 2]
     assert gap(batch) == pytest.approx((0.3 + 0.3 + 0.1) / 3)
 
