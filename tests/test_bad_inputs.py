@@ -156,7 +156,7 @@ CASES = [
     ("yaml-profile", "main", lambda w, s: ["-c", w.config(GOOD), "--profile", "fast"],
      ["bad.yaml: profiles: no profile 'fast'; available: quick"]),
     ("yaml-trainable", "main", lambda w, s: ["-c", w.config("trainable: 'nosuchmodule:x'\n" + GOOD)],
-     ["bad.yaml: trainable: cannot import 'nosuchmodule'"]),
+     ["bad.yaml: trainable: 'nosuchmodule:x' is not allowed; expected experiments.<experiment>.<module>:<function"]),
     ("yaml-pretrained-run", "main",
      lambda w, s: ["-c", w.config(GOOD.replace("{name: constant, value: 1.0}",
                                                "{name: pretrained, run: nowhere/none}"))],
@@ -188,7 +188,7 @@ CASES = [
     # ---- the data files -------------------------------------------------------------------
     ("data-missing", "main", lambda w, s: ["-c", *IMAGES],
      ["config.data: data set 'fashion_mnist' (train split) not found: missing train-images-idx3-ubyte.gz",
-      "searched {data}", "download=True"]),
+      "searched {data}", "main.py --download"]),
     ("data-checksum", "main", lambda w, s: then(w.images(gz=True), ["-c", *IMAGES]),
      ["checksum mismatch for {data}/train-images-idx3-ubyte.gz: expected md5 8d4fb7e6c68d591d4c3dfef9ec88bf0d"]),
     ("data-truncated", "main", lambda w, s: then(truncate(w.images()), ["-c", *IMAGES]),

@@ -218,7 +218,7 @@ def test_missing_dataset_lists_searched_folders(tmp_path):
     assert isinstance(info.value, FileNotFoundError)
     msg = str(info.value)
     for needle in (str(tmp_path / "fashion_mnist"), str(tmp_path / "FashionMNIST" / "raw"),
-                   "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "download=True"):
+                   "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "main.py --download"):
         assert needle in msg
     with pytest.raises(du.DatasetNotFoundError) as info:
         du.load_dataset("cifar10", "test", data_dir=tmp_path)

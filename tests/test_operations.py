@@ -17,6 +17,7 @@ import main
 import progress
 import results
 import trainables
+import utils
 from schema import load_experiment
 from test_results import FIG3A, TRIALS, outputs, write_run, write_trial
 from utils import ConfigError
@@ -96,7 +97,9 @@ def pretrained_pair(folder):
     return folder / "a.yaml"
 
 
-def test_prerequisites_that_need_each_other_are_a_cycle_named_in_one_line(tmp_path, results_root):
+def test_prerequisites_that_need_each_other_are_a_cycle_named_in_one_line(tmp_path, results_root, monkeypatch):
+    for module in (utils, main):   # the project's experiments are those in tmp_path: prerequisites come from there
+        monkeypatch.setattr(module, "EXPERIMENTS_DIR", tmp_path.resolve())
     with pytest.raises(ConfigError, match=r"prerequisites form a cycle: loop/a -> loop/b -> loop/a$"):
         main.plan(str(pretrained_pair(tmp_path / "loop")))
 
