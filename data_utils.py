@@ -6,6 +6,7 @@ The training streams built on these sets live in streams.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gzip
@@ -169,7 +170,9 @@ def _expected_md5(name: str, filename: str) -> str | None:
 
 def _download(url: str, dest: Path, expected_md5: str | None) -> None:
     """Fetch `url` to a temp file beside `dest`, check its MD5, then rename atomically. A failure is
-    a DownloadError (or ChecksumError) naming the URL and the file, and leaves no file behind."""
+    a DownloadError (or ChecksumError) naming the URL and the file, and leaves nothing behind: no
+    file, and no folder made for it."""
+    made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -188,6 +191,10 @@ def _download(url: str, dest: Path, expected_md5: str | None) -> None:
         raise DownloadError(f"cannot download {url} to {dest}: {getattr(err, 'reason', None) or err}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+        if not dest.exists():
+            for folder in made:   # deepest first; each is empty unless another file came meanwhile
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 # --------------------------------------------------------------------------- IDX (MNIST-like)

@@ -221,7 +221,7 @@ def dry_run(steps):
 # Running one step on Ray
 # ---------------------------------------------------------------------------------------------
 class RunError(Exception):
-    """A run that Tune stopped as a whole (recorded as failed in its run.json); one line for the user."""
+    """A run that Ray or Tune stopped as a whole (recorded as failed in its run.json); one line for the user."""
 
 
 class Timings:
@@ -444,18 +444,19 @@ def run(experiment, path, address=None, resume=False, shown=None, timings=None):
     info = results.read_info(path) if resume else launch_info(experiment)
     if not resume:
         results.write_members(path, experiment.trials)
+    info.pop("error", None)   # of an earlier attempt that Ray or Tune stopped
     info.update(status=results.RUNNING, **provenance())
     results.write_info(path, info)
     timings.setup_done()
     start = time.time()
-    with timings.phase("ray_start"):
-        start_ray(address, quiet=shown is None)
-    fit = time.time()
     try:
+        with timings.phase("ray_start"):
+            start_ray(address, quiet=shown is None)
+        fit = time.time()
         tuner = make_tuner(experiment, path, resume)
         with progress.watching(path, shown) if shown else contextlib.nullcontext():
             grid = tuner.fit()
-    except Exception as error:   # Tune gave up on the run as a whole, not on a trial: record it, keep what ran
+    except Exception as error:   # Ray or Tune gave up on the whole run, not on a trial: record it, keep what ran
         info.update(status=results.FAILED, error=last_line(error), wall_time_s=round(time.time() - start, 2))
         results.write_info(path, info)
         raise RunError(f"{path}: the run stopped ({last_line(error)}); what ran is kept there") from None

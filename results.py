@@ -565,7 +565,8 @@ def _read_table(path, remedy):
 def trial_nodes(run):
     """{trial folder name: the addresses of the nodes its reports came from} (Tune stamps each
     report with its actor's node_ip)."""
-    return {trial_dir.name: {report["node_ip"] for report in reports} for trial_dir, _, reports in _readable_trials(run)}
+    return {trial_dir.name: {report["node_ip"] for report in reports}
+            for trial_dir, _, reports in _readable_trials(run)}
 
 
 def trial_states(run):
