@@ -135,7 +135,7 @@ def prerequisites(experiment):
     experiment needs: the trainable's own (e.g. the runs whose saved weights members start from) and
     the configs its YAML lists under `requires`, run with the same profile."""
     needs = getattr(experiment.trainable.function(), "needs", None)
-    found = {ref: producer(ref, experiment.path)
+    found = {ref: producer(ref)
              for trial in (experiment.trials if needs else []) for ref in needs(trial["members"])}
     for i, entry in enumerate(experiment.doc.get("requires") or []):
         try:
@@ -150,11 +150,11 @@ def prerequisites(experiment):
     return found
 
 
-def producer(ref, beside):
+def producer(ref):
     """(YAML, profile) whose runs are called `ref` (<experiment>/<config>[-<profile>]): a config of
     the project, experiments/<experiment>/<config>.yaml, with one of its profiles; None if there is
-    none (a run with overrides, +<hash>, has no YAML that produces it alone; a YAML elsewhere, such as
-    `beside`, the YAML that needs it, has a home of its own: utils.config_names)."""
+    none (a run with overrides, +<hash>, has no YAML that produces it alone; a YAML elsewhere, even
+    beside the one that needs it, has a home of its own: utils.config_names)."""
     folder, name = ref.split("/", 1)
     if "+" in name:
         return None

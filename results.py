@@ -654,7 +654,7 @@ def save_weights(folder, state):
 def weights_file(run_ref):
     """The weights file saved by the current (complete) run of '<experiment>/<run name>'."""
     hint = f"run the config that produces {run_ref} (with save_weights: true, one trial) first"
-    run = current_run(results_dir() / run_ref)
+    run = check_home(results_dir() / run_ref)
     if run is None:
         raise ConfigError(f"no complete run of {run_ref} under {results_dir()}; {hint}")
     found = sorted(run.glob(f"*/checkpoint_*/{WEIGHTS_FILE}"))

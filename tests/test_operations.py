@@ -45,11 +45,11 @@ def tree(root):
 # Prerequisites
 # ---------------------------------------------------------------------------------------------
 def test_a_run_name_leads_to_the_yaml_and_profile_that_produce_it():
-    assert main.producer("concept_drift/pretrain-quick", DRIFT) == (PRETRAIN, "quick")
-    assert main.producer("concept_drift/pretrain", DRIFT) == (PRETRAIN, None)
-    assert main.producer("concept_drift/pretrain-nosuchprofile", DRIFT) is None
-    assert main.producer("concept_drift/pretrain-quick+0123abcd", DRIFT) is None   # overrides: no YAML alone
-    assert main.producer("nowhere/pretrain", DRIFT) is None
+    assert main.producer("concept_drift/pretrain-quick") == (PRETRAIN, "quick")
+    assert main.producer("concept_drift/pretrain") == (PRETRAIN, None)
+    assert main.producer("concept_drift/pretrain-nosuchprofile") is None
+    assert main.producer("concept_drift/pretrain-quick+0123abcd") is None   # overrides: no YAML alone
+    assert main.producer("nowhere/pretrain") is None
 
 
 def test_a_missing_prerequisite_is_planned_first_and_a_complete_one_is_reused(results_root):
