@@ -440,13 +440,15 @@ def _reports(trial_dir):
         raise DamagedRecord(f"{result}: damaged trial record ({last_line(error)})") from None
     reports = []
     for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
-            report = json.loads(line) if line.strip() else None
+            report = json.loads(line)
         except ValueError as error:
             raise DamagedRecord(f"{result}: damaged trial record (line {number}: {last_line(error)})") from None
-        if report is not None and not (isinstance(report, dict) and {"rows", "done", "attempt"} <= report.keys()):
+        if not (isinstance(report, dict) and {"rows", "done", "attempt"} <= report.keys()):
             raise DamagedRecord(f"{result}: damaged trial record (line {number} is not a trial report)")
-        reports += [report] if report is not None else []
+        reports.append(report)
     return reports
 
 
@@ -462,13 +464,19 @@ def _trial_index(trial_dir):
     return index
 
 
+def _record(trial_dir):
+    """(index in the grid, reports) of a trial folder; a DamagedRecord if either cannot be read."""
+    return _trial_index(trial_dir), _reports(trial_dir)
+
+
 def _readable_trials(run):
     """(folder, index in the grid, reports) of each trial of the run whose record can be read."""
     for trial_dir in _trial_dirs(run):
         try:
-            yield trial_dir, _trial_index(trial_dir), _reports(trial_dir)
+            index, reports = _record(trial_dir)
         except DamagedRecord:
             continue
+        yield trial_dir, index, reports
 
 
 def damaged_trials(run):
@@ -476,7 +484,7 @@ def damaged_trials(run):
     damaged = {}
     for trial_dir in _trial_dirs(run):
         try:
-            _trial_index(trial_dir), _reports(trial_dir)
+            _record(trial_dir)
         except DamagedRecord as error:
             damaged[trial_dir] = error
     return damaged
