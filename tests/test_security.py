@@ -29,8 +29,8 @@ import analysis_v1
 import data_utils
 import main
 import results
-from test_bad_inputs import GOOD, IMAGES, World, assert_refused, case_ids, then, tree, world  # noqa: F401 (fixture)
-from test_results import FIG3A, TRIALS, outputs, write_run, write_trial
+from test_bad_inputs import GOOD, IMAGES, assert_refused, case_ids, then, world  # noqa: F401 (world: a fixture)
+from test_results import FIG3A, TRIALS, write_run
 from utils import ConfigError, ReaderGone, parse_yaml
 
 pytestmark = pytest.mark.security
