@@ -504,7 +504,7 @@ def run_step(step, args, say, timings=None):
         say(f"retried: {retry['trial']}: {progress.count(retry['failures'], 'failure')} ({retry['error']}), "
             f"{'then finished' if retry['finished'] else 'not finished'}")
     for failure in summary["failed_trials"]:
-        print(f"failed: {failure['trial']}: {failure['error']} (details: {failure['folder']}/error.txt)",
+        print(printable(f"failed: {failure['trial']}: {failure['error']} (details: {failure['folder']}/error.txt)"),
               file=sys.stderr)
     report_current(step.home, path, summary, say)
     return dict(summary, path=path)
@@ -582,7 +582,7 @@ def main(argv=None, started=None):
     """The command line; `started` is when the launch began (default: now), for its timings."""
     timings, had_ray = Timings(start=started), ray_is_up()
     args = parse_args(argv)
-    say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
+    say = (lambda line: None) if args.quiet else (lambda line: print(printable(line), flush=True))
     try:
         if args.download and args.dry_run:
             raise ConfigError("--download: not with --dry-run, which fetches and changes nothing (without the data, "
