@@ -390,16 +390,18 @@ def test_sigterm_stops_a_launch_as_ctrl_c_does(tmp_path):
     """SIGTERM to main.py once a trial has reported: exit 1 with no traceback or stack dump, and the
     run recorded as not complete, with what ran kept, so that --resume continues it."""
     overrides = ["config.pc.T=20000", "stop.training_iteration=6", "report_every=1"]   # ~1 s an iteration
-    home = tmp_path / "interference" / results.run_home(FIG3A, "quick", overrides).name
-    driver = subprocess.Popen([sys.executable, "main.py", "-c", "interference/fig3a", "--profile", "quick",
-                               *(f"-o{o}" for o in overrides)], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "RESULTS_DIR": str(tmp_path)})
-    deadline = time.time() + 300
-    while not (home.exists() and results.runs(home) and results.trial_states(results.runs(home)[0])):
-        assert driver.poll() is None and time.time() < deadline, driver.communicate()
-        time.sleep(0.1)
-    driver.send_signal(signal.SIGTERM)
-    out, err = driver.communicate(timeout=300)
+    home = tmp_path / "results" / "interference" / results.run_home(FIG3A, "quick", overrides).name
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:   # files: never full
+        driver = subprocess.Popen([sys.executable, "main.py", "-c", "interference/fig3a", "--profile", "quick",
+                                   *(f"-o{o}" for o in overrides)], cwd=ROOT, stdout=out, stderr=err,
+                                  env={**os.environ, "RESULTS_DIR": str(tmp_path / "results")})
+        deadline = time.time() + 300
+        while not (home.exists() and results.runs(home) and results.trial_states(results.runs(home)[0])):
+            assert driver.poll() is None and time.time() < deadline, (tmp_path / "err").read_text()[-3000:]
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGTERM)
+        driver.wait(timeout=300)
+    out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
     assert driver.returncode == 1, out + err
     assert "Traceback" not in err and "SIGTERM received" not in err and "--resume continues it" in err, err
     [run] = results.runs(home)
