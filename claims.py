@@ -182,6 +182,13 @@ def lowest(values):
     return np.min(np.vstack([np.asarray(v, dtype=float) for v in values]), axis=0)
 
 
+def by_key(means, name, keys):
+    """The seed means as an array [other conditions, batches, keys]: index level `name` moved to the
+    last axis, in the order of `keys`."""
+    parts = [means.xs(key, level=name) for key in keys]
+    return np.stack([part.reindex(parts[0].index).to_numpy() for part in parts], axis=-1)
+
+
 def level(means, name):
     """The values of one index level."""
     return means.index.get_level_values(name)

@@ -31,9 +31,16 @@ PAPER, QUICK_SCALE = "paper scale", "quick profile"
 UNDECIDABLE = "cannot be decided"
 
 
+# The experiments in the paper's order (FIGURES.md); any other follows, by name.
+PAPER_ORDER = ["interference", "target_alignment", "prospective_index", "search_depth", "batch_size", "forgetting",
+               "concept_drift", "small_data", "cnn", "dqn", "sensorimotor", "reversal", "fear_conditioning",
+               "less_erratic", "example_122"]
+
+
 def experiments():
-    """The experiments of the checkout: the packages under experiments/, sorted."""
-    return sorted(path.name for path in EXPERIMENTS_DIR.iterdir() if (path / "__init__.py").is_file())
+    """The experiments of the checkout (the packages under experiments/), in the paper's order."""
+    found = {path.name for path in EXPERIMENTS_DIR.iterdir() if (path / "__init__.py").is_file()}
+    return [name for name in PAPER_ORDER if name in found] + sorted(found - set(PAPER_ORDER))
 
 
 def experiment_claims(experiment):

@@ -3,7 +3,7 @@ of fear_conditioning.yaml: each rule's seed means mapped to the rats' group mean
 lr triple that fits best (refitted in every seed batch)."""
 import numpy as np
 
-from claims import Claim, level, lowest
+from claims import Claim, by_key, level, lowest
 from experiments.fear_conditioning.figures import GROUPS, LRS, MAIN_INIT_STD, load_data, tidy
 
 RATS = load_data().groupby("group")["fear_to_N"].mean()[GROUPS].to_numpy()
@@ -16,8 +16,7 @@ def per_seed(rows):
 
 def fitted(means, rule, init_std=MAIN_INIT_STD):
     """The rule's fitted fear to N per group [groups, batches] at its best-fitting lr triple."""
-    model = means.loc[(rule, init_std)].unstack("group")                      # (triple, batch) × group
-    values = model[GROUPS].to_numpy().reshape(-1, means.shape[1], len(GROUPS))  # triples × batches × groups
+    values = by_key(means.loc[(rule, init_std)], "group", GROUPS)              # triples × batches × groups
     centred = values - values.mean(-1, keepdims=True)
     norm = (centred ** 2).sum(-1)
     scale = np.where(norm > 0, (centred * (RATS - RATS.mean())).sum(-1) / np.where(norm > 0, norm, 1), 0)

@@ -15,14 +15,14 @@ def per_seed(rows):
 def shorter_path(means):
     """Per batch: how much shorter PC's mean path is than BP's at the same mean displacement (BP's
     path interpolated at PC's displacements inside the range both cover), as a fraction of BP's."""
+    pc_final, pc_path, bp_final, bp_path = [means.loc[(part, rule)].to_numpy()
+                                            for rule in ("pc", "bp") for part in ("final", "path")]
     out = []
-    for column in means.columns:
-        pc, bp = ((means.loc[("final", rule), column].to_numpy(), means.loc[("path", rule), column].to_numpy())
-                  for rule in ("pc", "bp"))
-        order = np.argsort(bp[0])
-        inside = (pc[0] >= bp[0].min()) & (pc[0] <= bp[0].max())
-        out.append(np.mean(1 - pc[1][inside] / np.interp(pc[0][inside], bp[0][order], bp[1][order]))
-                   if inside.any() else np.nan)
+    for b in range(means.shape[1]):
+        order = np.argsort(bp_final[:, b])
+        inside = (pc_final[:, b] >= bp_final[:, b].min()) & (pc_final[:, b] <= bp_final[:, b].max())
+        bp_at = np.interp(pc_final[inside, b], bp_final[order, b], bp_path[order, b])
+        out.append(np.mean(1 - pc_path[inside, b] / bp_at) if inside.any() else np.nan)
     return np.array(out)
 
 

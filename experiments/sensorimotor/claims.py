@@ -3,7 +3,7 @@ rule's seed means scaled by k to the participants' group means, at the configura
 best (refitted in every seed batch)."""
 import numpy as np
 
-from claims import Claim
+from claims import Claim, by_key
 from experiments.sensorimotor.figures import CONFIGS, TYPES, load_data, model_table, stable_only
 
 PEOPLE = load_data().groupby("type")["value"].mean()[list(TYPES)].to_numpy()
@@ -17,8 +17,7 @@ def per_seed(rows):
 
 def best_fit(means, rule):
     """(fitted values [types, batches], sse [batches]) of the rule's best-fitting configuration."""
-    model = means.loc[rule].unstack("type")
-    values = model[list(TYPES)].to_numpy().reshape(-1, means.shape[1], len(TYPES))   # configs × batches × types
+    values = by_key(means.loc[rule], "type", TYPES)                            # configs × batches × types
     norm = (values ** 2).sum(-1)
     scale = np.where(norm > 0, (values * PEOPLE).sum(-1) / np.where(norm > 0, norm, 1), 0)
     sse = ((scale[..., None] * values - PEOPLE) ** 2).sum(-1)
