@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 import hashlib
 import html
 import importlib
+import io
+import os
 from pathlib import Path
 import subprocess
 
@@ -101,7 +103,10 @@ def verdicts(run, config_claims):
 
 
 def figure_file(experiment, panel, run):
-    """The committed figure of a panel (the -quick one for a quick run), or None."""
+    """The committed figure of a panel (the -quick one for a quick run), or None (also when the
+    panel's config has no run)."""
+    if run.folder is None:
+        return None
     suffix = "-quick" if run.scale == QUICK_SCALE else ""
     path = EXPERIMENTS_DIR / experiment / "figures" / f"{panel}{suffix}.png"
     return path if path.is_file() else None
@@ -206,8 +211,11 @@ def blocks(panels, runs, profile, results_folder):
         out.append(("h", 2, experiment))
         for panel in (p for p in panels if p.experiment == experiment):
             out.append(("h", 3, f"{panel.name} ({panel.run.config}, {panel.run.scale if panel.run.folder else 'not run'})"))
-            out.append(("figure", panel.figure) if panel.figure else ("p", "No committed figure for this run: "
-                        f"python analysis_v1.py -c {panel.run.config}" + (" --profile quick" if panel.run.scale == QUICK_SCALE else "")))
+            if panel.figure:
+                out.append(("figure", panel.figure))
+            elif panel.run.folder:
+                out.append(("p", "No figure of this run committed: python analysis_v1.py -c "
+                                 + panel.run.command().split(" -c ", 1)[1]))
             out.append(("table", CLAIM_HEADER, [claim_row(v) for v in panel.verdicts]))
             if panel.run.folder:
                 out.append(("table", ["run", ""], run_facts(panel.run)))
@@ -241,8 +249,7 @@ def markdown(report, out):
             lines += ["| " + " | ".join(map(cell, block[1])) + " |", "|" + "---|" * len(block[1])]
             lines += ["| " + " | ".join(map(cell, row)) + " |" for row in block[2]] + [""]
         elif kind == "figure":
-            relative = Path("..") / block[1].relative_to(PROJECT_ROOT) if out == PROJECT_ROOT / "report" else block[1]
-            lines += [f"![{block[1].stem}]({relative.as_posix()})", ""]
+            lines += [f"![{block[1].stem}]({Path(os.path.relpath(block[1], out.resolve())).as_posix()})", ""]
         else:
             lines += ["```", block[1].rstrip(), "```", ""]
     return "\n".join(lines)
@@ -252,6 +259,18 @@ STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}t
          "font-size:85%;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
          "img{max-width:700px}pre{background:#f5f5f5;padding:0.5em;font-size:80%;white-space:pre-wrap}"
          ".holds{background:#d9f2d9}.fragile{background:#fff3c4}.does-not-hold{background:#f8d0d0}")
+
+
+def embedded(figure, width=900):
+    """A PNG's bytes, scaled down to `width` pixels where it is wider (the page stays small)."""
+    from PIL import Image
+    with Image.open(figure) as image:
+        if image.width <= width:
+            return figure.read_bytes()
+        image.thumbnail((width, image.height))
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG", optimize=True)
+        return buffer.getvalue()
 
 
 def html_page(report):
@@ -270,7 +289,7 @@ def html_page(report):
                            + "</tr>" for row in block[2])
             parts.append(f"<table><tr>{head}</tr>{body}</table>")
         elif kind == "figure":
-            data = base64.b64encode(block[1].read_bytes()).decode()
+            data = base64.b64encode(embedded(block[1])).decode()
             parts.append(f"<img alt='{e(block[1].stem)}' src='data:image/png;base64,{data}'>")
         else:
             parts.append(f"<pre>{e(block[1])}</pre>")
