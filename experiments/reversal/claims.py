@@ -19,6 +19,13 @@ def sums_of(rule):
     return per_seed
 
 
+def output_weight_size(rows):
+    """Each finite member's rms output weight at the end of the session, by (rule, seed)."""
+    totals = member_totals(rows)
+    totals = totals[~totals["diverged"]].set_index(["rule", "seed"])
+    return ((totals["weight_2_0"] ** 2 + totals["weight_2_1"] ** 2) / 2) ** 0.5
+
+
 def change(means, cells):
     """The pooled change of a line from at punish to next trial (ratio of the seed-mean sums)."""
     (after, before) = (CELL_COLUMNS[cell] for cell in cells)
@@ -40,4 +47,8 @@ CLAIMS = [
           paper="stay 0.07 → −0.10, switch −0.03 → −0.08 (fitted)", seeds=PUBLISHED_SEEDS["bp"], quick=False,
           note="BP crosses too with many seeds, at any scale (see the README)", config="reversal/fig6c",
           per_seed=sums_of("bp")),
+    Claim("fig6c.pc_large_weights", "PC drives the output weights large, BP keeps them near their initial scale",
+          "PC's mean rms output weight over BP's (above 3)", lambda means: means.loc["pc"] / means.loc["bp"],
+          (3, None), paper="large vs near 0 (mechanism panels)", seeds=PUBLISHED_SEEDS["pc"], config="reversal/fig6c",
+          per_seed=output_weight_size),
 ]
