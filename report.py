@@ -91,15 +91,22 @@ def verdicts(run, config_claims):
     """The verdict of each claim on the run's rows; claims sharing a `per_seed` reduce the rows once."""
     if run.folder is None:
         return [claims.decide(claim, None) for claim in config_claims]
-    rows, reduced, out = results.load_rows(run.folder), {}, []
+    try:
+        rows, reduced, out = results.load_rows(run.folder), {}, []
+    except ConfigError as error:   # e.g. a damaged rows.parquet
+        return [undecided(claim, error) for claim in config_claims]
     for claim in config_claims:
         try:
             if claim.per_seed not in reduced:
                 reduced[claim.per_seed] = claim.per_seed(rows)
             out.append(claims.decide(claim, rows, quick=run.scale == QUICK_SCALE, reduced=reduced[claim.per_seed]))
         except (KeyError, ValueError, IndexError, TypeError) as error:   # e.g. a profile without that lr
-            out.append(claims.Verdict(claim, float("nan"), float("nan"), 0, f"{UNDECIDABLE} ({last_line(error)})"))
+            out.append(undecided(claim, error))
     return out
+
+
+def undecided(claim, error):
+    return claims.Verdict(claim, float("nan"), float("nan"), 0, f"{UNDECIDABLE} ({printable(last_line(error))})")
 
 
 def figure_file(experiment, panel, run):
@@ -120,6 +127,7 @@ def summary_text(figure):
 
 @dataclass
 class Panel:
+    """A panel of the paper in the report: its run, the verdicts of its claims, our figure and summary."""
     experiment: str
     name: str
     run: Run

@@ -111,8 +111,10 @@ def test_analysis_v1_report_runs_from_results_alone_without_the_training_code(re
         analysis_v1.parse_args(["--report", "-c", "interference/fig3a"])
 
 
-def test_a_claim_the_rows_cannot_decide_is_reported_as_such(results_dir, tmp_path):
+def test_a_claim_the_rows_cannot_decide_and_a_damaged_rows_file_are_reported_as_such(results_dir, tmp_path):
     write_run("interference/fig3a", dip_rows(0.93, 0.76).assign(**{"optimizer.lr": 0.1}))   # no lr 0.2 there
+    (write_run("interference/fig3d", dip_rows(0.9, 0.8)) / results.ROWS_FILE).write_text("damaged")
     _, _, panels = report.write(out=tmp_path / "report")
-    states = [v.state for v in next(panel for panel in panels if panel.name == "fig3a").verdicts]
-    assert states and all(state.startswith(report.UNDECIDABLE) for state in states)
+    for name in ("fig3a", "fig3d"):
+        states = [v.state for v in next(panel for panel in panels if panel.name == name).verdicts]
+        assert states and all(state.startswith(report.UNDECIDABLE) for state in states)
