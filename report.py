@@ -281,6 +281,13 @@ def embedded(figure, width=900):
         return buffer.getvalue()
 
 
+def html_cell(text):
+    """A table cell; a verdict's cell is coloured by its class."""
+    text = str(text)
+    verdict = f" class='{text.replace(' ', '-')}'" if text in (claims.HOLDS, claims.FRAGILE, claims.FAILS) else ""
+    return f"<td{verdict}>{html.escape(text)}</td>"
+
+
 def html_page(report):
     e = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Reproduction report</title>"
@@ -293,8 +300,7 @@ def html_page(report):
             parts.append(f"<p>{e(block[1])}</p>")
         elif kind == "table":
             head = "".join(f"<th>{e(str(h))}</th>" for h in block[1])
-            body = "".join("<tr>" + "".join(f"<td class='{e(str(c).replace(' ', '-'))}'>{e(str(c))}</td>" for c in row)
-                           + "</tr>" for row in block[2])
+            body = "".join("<tr>" + "".join(html_cell(c) for c in row) + "</tr>" for row in block[2])
             parts.append(f"<table><tr>{head}</tr>{body}</table>")
         elif kind == "figure":
             data = base64.b64encode(embedded(block[1])).decode()
