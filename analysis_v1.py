@@ -2,6 +2,7 @@
 
     python analysis_v1.py -c experiments/<exp>/<config>.yaml [--profile quick] [-o key=value]
                           [--out DIR] [--partial]
+    python analysis_v1.py --report [--profile quick] [--out DIR]   # the reproduction report (report.py)
 
 Finds the run home from the same -c/--profile/-o as main.py and reads its current (complete) run:
 the tidy rows and run.json. The figure function is the experiment's own: the YAML's `analysis.figure`
@@ -32,14 +33,21 @@ except ModuleNotFoundError as missing:   # e.g. the system's python instead of t
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-c", "--config", required=True, help="experiment YAML or <exp>/<config>")
+    parser.add_argument("-c", "--config", help="experiment YAML or <exp>/<config>")
+    parser.add_argument("--report", action="store_true",
+                        help="the reproduction report of every experiment (report/REPORT.md, report/index.html)")
     parser.add_argument("--profile", help="the profile the run used, e.g. quick")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                         help="the overrides the run used")
-    parser.add_argument("--out", help="output folder (default: experiments/<exp>/figures)")
+    parser.add_argument("--out", help="output folder (default: experiments/<exp>/figures; report/ for --report)")
     parser.add_argument("--partial", action="store_true",
                         help="without a complete run, plot what the newest run has")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if bool(args.config) == args.report:
+        parser.error("give either -c CONFIG or --report")
+    if args.report and (args.override or args.partial):
+        parser.error("--report reads the current runs: no -o or --partial")
+    return args
 
 
 def figure_function(config, profile, overrides):
@@ -114,8 +122,22 @@ def write_panel(panel, out, stem):
     return text
 
 
+def write_report(args):
+    """The reproduction report (report.py); 0, or 2 with the reason on stderr."""
+    import report
+    try:
+        md, page, panels = report.write(args.profile, args.out)
+    except (ConfigError, OSError) as error:
+        print(f"error: {printable(error)}", file=sys.stderr)
+        return 2
+    print(f"{len(panels)} panels, {sum(len(p.verdicts) for p in panels)} claims -> {md}, {page}")
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        return write_report(args)
     try:
         config = resolve_config_path(args.config)
         figure = figure_function(config, args.profile, args.override)

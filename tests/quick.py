@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import analysis_v1
+import claims
+import report
 import results
 from utils import resolve_config_path
 
@@ -21,3 +23,13 @@ def run_quick(config, out):
     with contextlib.redirect_stdout(io.StringIO()):
         assert analysis_v1.main(["-c", config, "--profile", "quick", "--out", str(out)]) == 0
     return results.current_run(results.run_home(resolve_config_path(config), "quick"))
+
+
+def assert_quick_claims(config, rows):
+    """Every claim of `config` (its experiment's claims.py) expected on the quick profile holds on
+    these quick rows, on all their seeds; returns the number of claims checked."""
+    declared = [claim for claim in report.experiment_claims(config.split("/")[0]) if claim.config == config]
+    failing = {claim.id: value for claim in declared if claim.quick
+               and not claim.holds(value := claims.value(claim, rows))}
+    assert not failing, f"quick-profile claims that do not hold: {failing}"
+    return sum(claim.quick for claim in declared)

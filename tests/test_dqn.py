@@ -446,11 +446,12 @@ def random_policy_return(env, seeds, episodes):
 @pytest.mark.slow
 def test_quick_profile_both_rules_beat_a_random_policy_on_cartpole(tmp_path, monkeypatch):
     import results
-    from quick import run_quick
+    from quick import assert_quick_claims, run_quick
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     rows = results.load_rows(run_quick("dqn/fig4k", tmp_path / "out"))
     assert (tmp_path / "out" / "fig4k-quick.png").exists()
     assert (tmp_path / "out" / "source_data" / "fig4k-quick.csv").exists()
+    assert assert_quick_claims("dqn/fig4k", rows) == 1      # BP ahead early, as in the published curves
     best, chosen, _ = figures.best_runs(rows)
     baseline = random_policy_return("CartPole-v1", sorted(set(rows["seed"])), 50)
     assert 15 < baseline < 30

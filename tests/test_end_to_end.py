@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import analysis_v1
+from quick import assert_quick_claims
 import results
 from utils import resolve_config_path
 
@@ -47,7 +48,8 @@ def current_rows(config, profile="quick", overrides=()):
 
 
 def run_and_analyse(config, tmp_path, panels):
-    """Run a config's quick profile and its analysis; check every file; return the rows and summary."""
+    """Run a config's quick profile and its analysis; check every file and the claims expected on the
+    quick profile; return the rows and summary."""
     out = tmp_path / "figures"
     run_cli("main.py", config)
     summary = analyse(config, out)
@@ -55,7 +57,9 @@ def run_and_analyse(config, tmp_path, panels):
         for suffix in (".png", ".pdf", "-summary.txt"):
             assert (out / f"{panel}-quick{suffix}").stat().st_size > 0
         assert (out / "source_data" / f"{panel}-quick.csv").exists()
-    return current_rows(config), summary, out
+    rows = current_rows(config)
+    assert_quick_claims(config, rows)
+    return rows, summary, out
 
 
 def test_interference_quick_shows_a_smaller_dip_for_pc_than_for_bp(tmp_path):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import results
-from quick import run_quick
+from quick import assert_quick_claims, run_quick
 
 CONFIG = "example_122/example_122"
 
@@ -28,3 +28,4 @@ def test_pc_goes_almost_straight_where_bp_zig_zags_and_both_first_steps_are_the_
         ratios[rule] = np.linalg.norm(np.diff(w, axis=0), axis=1).sum() / np.linalg.norm(w[-1] - w[0])
     assert ratios["pc"] < 1.15 < 1.5 < ratios["bp"]
     assert len(results.load_rows(run)) == 2 * 15
+    assert assert_quick_claims(CONFIG, results.load_rows(run)) == 2

@@ -5,14 +5,16 @@ import pytest
 import results
 from experiments.less_erratic.figures import per_lr, per_run, shorter_at_matched_displacement
 from experiments.prospective_index.figures import by_layer, schedule_of
-from quick import run_quick
+from quick import assert_quick_claims, run_quick
 
 pytestmark = pytest.mark.slow
 
 
 def quick_rows(config, tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
-    return results.load_rows(run_quick(config, tmp_path / "out"))
+    rows = results.load_rows(run_quick(config, tmp_path / "out"))
+    assert assert_quick_claims(config, rows) > 0
+    return rows
 
 
 def test_pc_aligns_better_than_bp_at_every_depth_with_identity_and_tanh(tmp_path, monkeypatch):

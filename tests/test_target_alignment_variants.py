@@ -2,15 +2,17 @@
 import pytest
 
 import results
-from quick import run_quick
+from quick import assert_quick_claims, run_quick
 
 pytestmark = pytest.mark.slow
 
 
 def quick_rows(config, tmp_path, monkeypatch):
-    """Run a config's quick profile and its analysis; the rows, with depth as `L`."""
+    """Run a config's quick profile and its analysis, check its quick-profile claims; the rows, with depth as `L`."""
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
-    return results.load_rows(run_quick(config, tmp_path / "out")).rename(columns={"model.num_layers": "L"})
+    rows = results.load_rows(run_quick(config, tmp_path / "out"))
+    assert assert_quick_claims(config, rows) > 0
+    return rows.rename(columns={"model.num_layers": "L"})
 
 
 def test_tp_moves_the_output_straight_to_the_target_at_depths_1_and_2_and_pc_beats_bp_deeper(tmp_path, monkeypatch):
