@@ -50,13 +50,13 @@ def current_rows(config, profile="quick", overrides=()):
 def run_and_analyse(config, tmp_path, panels, *options):
     """Run a config's quick profile (with -o `options`) and its analysis; check every file; return the
     rows and summary."""
-    out = tmp_path / "figures"
+    out, tag = tmp_path / "figures", "-quick" + results.override_tag(options[1::2])
     run_cli("main.py", config, *options)
     summary = analyse(config, out, *options)
     for panel in panels:
         for suffix in (".png", ".pdf", "-summary.txt"):
-            assert (out / f"{panel}-quick{suffix}").stat().st_size > 0
-        assert (out / "source_data" / f"{panel}-quick.csv").exists()
+            assert (out / f"{panel}{tag}{suffix}").stat().st_size > 0
+        assert (out / "source_data" / f"{panel}{tag}.csv").exists()
     return current_rows(config, overrides=options[1::2]), summary, out
 
 
