@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "Installing the pinned packages of requirements.txt into $(VENV) (torch, ray, ...; a few minutes the first time):"
+	$(PY) -m pip install --progress-bar off -r requirements.txt
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -15,6 +15,12 @@ from utils import resolve_config_path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def reported(summary, panel, quantity):
+    """The `ours` number of the summary line `panel: quantity...: ours X, paper Y` (printed to 3 places)."""
+    [line] = [line for line in summary.splitlines() if line.startswith(f"{panel}: {quantity}")]
+    return float(line.rsplit(": ours ", 1)[1].split(",")[0])
+
+
 def run_quick(config, out):
     """Run and analyse `config --profile quick` (figures into `out`); returns the current run folder."""
     done = subprocess.run([sys.executable, "main.py", "-c", config, "--profile", "quick"], cwd=ROOT,

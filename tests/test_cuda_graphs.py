@@ -11,9 +11,6 @@ import optim
 from rules import get_rule
 from test_engine import member_config
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-
-
 @pytest.mark.parametrize("rule, optimizer, device, expected", [
     ("pc", "sgd", "cuda", True), ("bp", "sgd", "cuda", True), ("pc", "sgd", "cpu", False),
     ("pc", "adam", "cuda", False), ("tp", "sgd", "cuda", False)])
@@ -29,7 +26,7 @@ def cuda_members(rule):
             for seed, lr in [(0, 0.05), (1, 0.05), (0, 0.01)]]
 
 
-@CUDA
+@pytest.mark.gpu
 @pytest.mark.parametrize("rule", ["pc", "bp"])
 def test_a_learner_replaying_graphs_learns_as_plain_steps_over_shapes_masks_and_silenced_members(rule):
     graphed = engine.build_learner(cuda_members(rule))

@@ -5,7 +5,6 @@ import hashlib
 import io
 import pickle
 import struct
-import sys
 import tarfile
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import data_utils as du  # noqa: E402
+import data_utils as du
 
 LABELS7 = [3, 1, 4, 1, 5, 9, 2]
 

@@ -458,4 +458,14 @@ def test_quick_profile_both_rules_beat_a_random_policy_on_cartpole(tmp_path, mon
     episodes = rows["iteration"].max() + 1
     for rule in ("pc", "bp"):
         late = best[(best["rule"] == rule) & (best["iteration"] >= episodes - 50)]
+        early = best[(best["rule"] == rule) & (best["iteration"] < 50)]
         assert late["episode_return"].mean() > 2 * baseline, (rule, chosen)
+        assert late["episode_return"].mean() > early["episode_return"].mean() + 20, (rule, chosen)   # it learned
+    # The plotted reward is each run's mean of its last <= 200 returns, recomputed here episode by episode.
+    source = pd.read_csv(tmp_path / "out" / "source_data" / "fig4k-quick.csv")
+    for (rule, lr, seed), points in source.groupby(["rule", "lr", "seed"]):
+        run = rows[(rows["rule"] == rule) & (rows["optimizer.lr"] == lr) & (rows["seed"] == seed)]
+        returns = run.sort_values("iteration")["episode_return"].to_numpy()
+        assert chosen[rule, "CartPole-v1"] == lr
+        for episode, reward in zip(points["episode"], points["reward"]):
+            assert reward == pytest.approx(returns[max(0, episode - 199):episode + 1].mean(), rel=1e-12)

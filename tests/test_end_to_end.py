@@ -12,6 +12,7 @@ import pytest
 import analysis_v1
 from quick import assert_quick_claims
 import results
+from quick import reported
 from utils import resolve_config_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +33,11 @@ def run_cli(script, config, *options):
     return done.stdout
 
 
-def analyse(config, out):
+def analyse(config, out, *options):
     """analysis_v1.py's main in this process (it starts no Ray and trains nothing); its output."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert analysis_v1.main(["-c", config, "--profile", "quick", "--out", str(out)]) == 0
+        assert analysis_v1.main(["-c", config, "--profile", "quick", "--out", str(out), *options]) == 0
     return printed.getvalue()
 
 
@@ -47,28 +48,31 @@ def current_rows(config, profile="quick", overrides=()):
     return results.load_rows(run)
 
 
-def run_and_analyse(config, tmp_path, panels):
-    """Run a config's quick profile and its analysis; check every file and the claims expected on the
-    quick profile; return the rows and summary."""
-    out = tmp_path / "figures"
-    run_cli("main.py", config)
-    summary = analyse(config, out)
+def run_and_analyse(config, tmp_path, panels, *options):
+    """Run a config's quick profile (with -o `options`) and its analysis; check every file and, without
+    options, the claims expected on the quick profile; return the rows and summary."""
+    out, tag = tmp_path / "figures", "-quick" + results.override_tag(options[1::2])
+    run_cli("main.py", config, *options)
+    summary = analyse(config, out, *options)
     for panel in panels:
         for suffix in (".png", ".pdf", "-summary.txt"):
-            assert (out / f"{panel}-quick{suffix}").stat().st_size > 0
-        assert (out / "source_data" / f"{panel}-quick.csv").exists()
-    rows = current_rows(config)
-    assert_quick_claims(config, rows)
+            assert (out / f"{panel}{tag}{suffix}").stat().st_size > 0
+        assert (out / "source_data" / f"{panel}{tag}.csv").exists()
+    rows = current_rows(config, overrides=options[1::2])
+    if not options:   # the claims expected on the quick profile, as it stands
+        assert_quick_claims(config, rows)
     return rows, summary, out
 
 
 def test_interference_quick_shows_a_smaller_dip_for_pc_than_for_bp(tmp_path):
     rows, summary, out = run_and_analyse("interference/fig3a", tmp_path, ["fig3a"])
-    assert len(rows) == 2 * 24 and "paper ≈0.93" in summary
+    assert len(rows) == 2 * 24
     dip = rows.groupby("rule")["output_1"].min()
     assert dip["pc"] > 0.9 > 0.8 > dip["bp"]
     source = pd.read_csv(out / "source_data" / "fig3a-quick.csv")
     assert list(source.columns) == ["rule", "lr", "iteration", "output_0", "output_1"]
+    for rule in ("pc", "bp"):   # the summary's dips are the rows' minima
+        assert reported(summary, "fig3a", f"{rule.upper()} min output 1") == pytest.approx(dip[rule], abs=5e-4)
 
 
 def test_target_alignment_quick_keeps_pc_above_bp_at_depth(tmp_path):
@@ -125,6 +129,24 @@ def test_concept_drift_quick_starts_both_rules_from_the_pretrained_weights(tmp_p
     rows, _, _ = run_and_analyse("concept_drift/drift", tmp_path, ["fig4f", "fig4g"])
     first = rows[rows["iteration"] == 0].groupby(["rule", "optimizer.lr"])["test_error"].mean()
     assert len(first) == 6 and first.max() < 0.9                      # pretrained, not random
+
+
+# The YAMLs no other test runs, made small by overrides: (options, panels, rows the grid gives).
+SMALL = {
+    "interference/fig3d": (["-o", "stop.training_iteration=16", "-o", "config.pc.T=8"], ["fig3d"], 2 * 5 * 16),
+    "reversal/grid": (["-o", "config.seed={grid_search: {range: [0, 2]}}", "-o", "config.pc.T=16"],
+                      ["fig6c_grid"], 2 * 2 * 3 * 3),
+    "reversal/mechanism": (["-o", "config.seed={grid_search: [0, 1]}", "-o", "config.pc.T=16",
+                            "-o", "config.data.trace_steps=[0, 4, 15]"], ["fig6c_weights", "fig6c_inference"],
+                           2 * 2 * 128),
+}
+
+
+@pytest.mark.parametrize("config", SMALL)
+def test_a_yaml_no_other_test_runs_runs_small_and_plots_every_panel(tmp_path, config):
+    options, panels, expected = SMALL[config]
+    rows, _, _ = run_and_analyse(config, tmp_path, panels, *options)
+    assert len(rows) == expected and not rows["diverged"].any()
 
 
 TINY_DEPTH_RUN = ["-c", str(ROOT / "experiments/search_depth/fig3fgh.yaml"), "--profile", "quick",

@@ -1,12 +1,10 @@
 """benchmarks/figure_time.py: which launches it times, and its table (the launches themselves are
 main.py runs, whose timings test_operations.py checks)."""
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import figure_time   # benchmarks/, importable through conftest
 
-import figure_time  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_yaml_with_a_quick_profile_is_timed_and_fig3e_at_paper_scale_and_only_filters_them():

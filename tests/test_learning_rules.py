@@ -13,20 +13,17 @@ Oracles, in order:
 Everything runs in float64 so that the comparisons can be tight.
 """
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import bp_trainable as bpt  # noqa: E402
-import engine  # noqa: E402
-import network  # noqa: E402
-import optim  # noqa: E402
-import pc_trainable as pct  # noqa: E402
-from schema import SupervisedConfig, validate  # noqa: E402
+import bp_trainable as bpt
+import engine
+import network
+import optim
+import pc_trainable as pct
+from schema import SupervisedConfig, validate
 
 DT = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)

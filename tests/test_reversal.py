@@ -1,5 +1,6 @@
 """The reversal-learning task (Fig. 6c): its schedule against FIGURES.md, its choices, rewards,
 masked learning and measurements, the mechanism figure, and the quick profile end to end."""
+import csv
 import math
 
 import numpy as np
@@ -311,19 +312,46 @@ def test_statistics_of_member_sums():
                                                     [0.1, 0.2, -0.1, 0.05]]))
     assert falls_rises.tolist() == [True, True, False] and lines.tolist() == [True, False, False]
     data = figures.load_data()
-    assert data[("at_punish", False)] == pytest.approx(0.0766, abs=1e-4)
-    assert data[("next_trial", True)] == pytest.approx(0.0301, abs=1e-4)
     fit = figures.fit_to_data(np.array([data[c] for c in figures.CELLS]) * 2 + 1, data)
     assert (fit.scale, fit.offset, fit.sse) == pytest.approx((0.5, -0.5, 0.0), abs=1e-12)
 
 
-def test_mechanism_figure_from_a_small_run():
+def test_the_data_are_the_csv_rows_keyed_by_their_own_columns_whatever_their_order():
+    with open(figures.DATA_FILE, newline="") as f:     # the CSV read again with the csv module
+        expected = {(row["at"], row["is_switch"] == "True"): float(row["value"]) for row in csv.DictReader(f)}
+    assert set(expected) == set(figures.CELLS) and list(expected) != figures.CELLS   # rows not in CELLS order
+    assert figures.load_data() == pytest.approx(expected, rel=1e-14)   # pandas may round the last digit
+
+
+def test_mechanism_figure_source_data_equal_the_rows_recomputed_member_by_member():
     df = pd.concat([frame([member(rule, seed, std=std, T=32, trials_per_iteration=1, trace_steps=[0, 4, 31])
                            for seed in range(3)], iterations=128)
                     for rule, std in (("pc", 0.05), ("bp", 0.1))], ignore_index=True)
-    panels = figures.mechanism(df)
-    assert [p.name for p in panels] == ["fig6c_weights", "fig6c_inference"]
-    assert all(len(p.comparisons) > 0 and len(p.source_data) > 0 for p in panels)
+    weights, inference = figures.mechanism(df)
+    assert (weights.name, inference.name) == ("fig6c_weights", "fig6c_inference")
+    label = {"pc": "PC", "bp": "BP"}
+    # Weights: per rule and trial, the median rms output weight and the fraction with opposite signs.
+    for row in weights.source_data.itertuples():
+        rule = {v: k for k, v in label.items()}[row.rule]
+        w = df[(df["rule"] == rule) & (df["iteration"] == row.trial - 1)][["weight_2_0", "weight_2_1"]].to_numpy()
+        assert row.median == pytest.approx(np.median(np.sqrt((w ** 2).mean(1))), rel=1e-12)
+        assert row.opposite == pytest.approx(np.mean(w[:, 0] * w[:, 1] < 0))
+    assert len(weights.source_data) == 2 * 128
+    # Inference: on punished trials 64..127, each option's value change from step 0, averaged per rule and
+    # per sign pattern of the member's final output weights.
+    expected = {}
+    for r in df[(df["reward"] < 0) & (df["iteration"] >= 63) & (df["iteration"] <= 126)].itertuples():
+        last = df[(df["rule"] == r.rule) & (df["seed"] == r.seed) & (df["iteration"] == 127)].iloc[0]
+        signs = "opposite" if last["weight_2_0"] * last["weight_2_1"] < 0 else "same sign"
+        for option, index in (("chosen", int(r.choice)), ("unchosen", 1 - int(r.choice))):
+            trace = [getattr(r, f"trace_value{index}_{j}") for j in range(3)]
+            expected.setdefault((label[r.rule], signs, option), []).append(np.subtract(trace, trace[0]))
+    got = inference.source_data.groupby(["rule", "output_weights", "option"])
+    assert set(got.groups) == set(expected)
+    for key, changes in expected.items():
+        part = got.get_group(key).sort_values("step")
+        assert part["step"].tolist() == [0, 4, 31] and (part["trials"] == len(changes)).all()
+        np.testing.assert_allclose(part["value_change"], np.mean(changes, 0), rtol=1e-10, atol=1e-14)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,11 +359,11 @@ def test_mechanism_figure_from_a_small_run():
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_fig6c_quick_pc_crosses_and_grows_opposite_output_weights(tmp_path, monkeypatch):
+    from quick import reported
     from test_end_to_end import run_and_analyse
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     rows, summary, out = run_and_analyse("reversal/fig6c", tmp_path,
                                          ["fig6c", "fig6c_batches", "fig6c_by_sign"])
-    assert "paper 5.06" in summary and "paper ≈0.10" in summary
     totals = figures.member_totals(rows)
     pc, bp = (totals[totals["rule"] == rule] for rule in ("pc", "bp"))
     assert len(pc) == len(bp) == 200 and not totals["diverged"].any()
@@ -354,4 +382,16 @@ def test_fig6c_quick_pc_crosses_and_grows_opposite_output_weights(tmp_path, monk
     assert m[3] - m[2] > 0.03 and m[1] - m[0] < -0.02
     source = pd.read_csv(out / "source_data" / "fig6c-quick.csv")
     assert set(source["source"]) == {"PC", "BP", "Data"}
+    # Each rule's fit is the least-squares line from its pooled values to the data (numpy's polyfit),
+    # its fitted values lie on that line, and the summary reports them.
+    data = figures.load_data()
+    for rule in ("PC", "BP"):
+        cells = source[source["source"] == rule]
+        target = [data[(at, switch)] for at, switch in zip(cells["at"], cells["is_switch"])]
+        scale, offset = np.polyfit(cells["raw_pooled"], target, 1)
+        assert (cells["scale"].iloc[0], cells["offset"].iloc[0]) == pytest.approx((scale, offset), rel=1e-9)
+        np.testing.assert_allclose(cells["value"], scale * cells["raw_pooled"] + offset, rtol=1e-9)
+        assert reported(summary, "fig6c", f"{rule} fitted w") == pytest.approx(scale, abs=5e-4)
+        stay = cells[(cells["at"] == "at_punish") & ~cells["is_switch"]]["value"].iloc[0]
+        assert reported(summary, "fig6c", f"{rule} at_punish stay (fitted") == pytest.approx(stay, abs=5e-4)
     assert {"seed_ci_low", "seed_ci_high", "event_sem", "raw_pooled"} <= set(source.columns)

@@ -59,3 +59,15 @@ def test_the_cycle_finder_finds_a_cycle_when_there_is_one():
 def test_generic_config_utilities_and_datasets_import_no_other_project_module():
     graph = project_imports()
     assert graph["utils"] == set() and graph["data_utils"] == set()
+
+
+def test_every_test_file_is_in_exactly_one_group_and_every_group_is_a_marker():
+    import configparser
+    from conftest import GROUPS
+    files = sorted(p.stem for p in (ROOT / "tests").glob("test_*.py"))
+    grouped = [module for modules in GROUPS.values() for module in modules]
+    assert sorted(grouped) == files
+    ini = configparser.ConfigParser()
+    ini.read(ROOT / "pytest.ini")
+    markers = {line.split(":")[0].strip() for line in ini["pytest"]["markers"].splitlines() if line.strip()}
+    assert set(GROUPS) | {"slow", "gpu"} <= markers

@@ -62,6 +62,32 @@ def test_through_square_invertible_layers_a_small_tp_step_moves_the_output_towar
     assert (alignment > 0.999).all(), alignment
 
 
+@pytest.mark.parametrize("sizes", [[5, 5, 5, 5, 5], [7, 6, 5, 4, 3]], ids=["square", "narrowing"])
+def test_at_depth_4_each_layer_error_sent_up_through_the_layers_above_is_the_output_error(sizes):
+    """Oracle for L > 2: with square invertible or narrowing (full row rank) layers pinv is a right
+    inverse, so eps_l passed through W_{l+1} .. W_L (linear) gives back exactly eps_L = t - o; and each
+    layer steps by lr * eps_l^T a_{l-1} with the feed-forward activity a_{l-1} = W_{l-1} .. W_1 s."""
+    M, lr = 3, 0.01
+    params = random_net(sizes, M, seed=5)
+    weights = [w.clone() for w in params.weights]
+    g = torch.Generator().manual_seed(6)
+    s, t = torch.randn(M, 2, sizes[0], generator=g, dtype=DT), torch.randn(M, 2, sizes[-1], generator=g, dtype=DT)
+    acts = [s]
+    for w in weights:
+        acts.append(acts[-1] @ w.transpose(1, 2))
+    eps_out = t - acts[-1]
+    _, errors, _ = tpt.tp_errors(params, s, t, IDENTITY)
+    assert len(errors) == 4
+    for l, eps in enumerate(errors):
+        up = eps
+        for w in weights[l + 1:]:
+            up = up @ w.transpose(1, 2)
+        torch.testing.assert_close(up, eps_out, rtol=1e-9, atol=1e-10)
+    tpt.tp_step(params, optim.SGD(params, torch.full((M, 4), lr, dtype=DT)), s, t, IDENTITY)
+    for w_after, w, eps, a in zip(params.weights, weights, errors, acts):
+        torch.testing.assert_close(w_after, w + lr * eps.transpose(1, 2) @ a, rtol=1e-10, atol=1e-12)
+
+
 def member(**changes):
     config = {"rule": "tp", "seed": 0,
               "data": {"name": "gaussian_pair", "input_size": 4, "output_size": 4},

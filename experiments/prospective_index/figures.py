@@ -28,7 +28,7 @@ def prospective_index_layers(df):
                   hue="Schedule", hue_order=list(SCHEDULES.values()), marker="D", size=9, alpha=0.45,
                   jitter=0.15, ax=ax)
     ax.set(xlabel="hidden layer l", ylabel="prospective index")
-    ax.legend(loc="center left", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize="small", frameon=False)   # below the points
     grouped = data.groupby(["schedule", "layer"])["prospective_index"]
     comparisons = [Comparison(f"w* mean at layer {l}", v, "≈1.00") for (s, l), v in grouped.mean().items() if s == "w*"]
     comparisons += [Comparison(f"w' min at layer {l}", v, "≥0.97, falling slightly with depth")
@@ -47,8 +47,7 @@ def prospective_index_depth(df):
                     style="Rule", style_order=RULE_ORDER, markers=RULE_MARKERS, alpha=0.8, ax=ax)
     ax.set(xlabel="number of layers", ylabel="prospective index (mean over hidden layers)")
     means = per_seed.groupby(["Rule", "num_layers"])["prospective_index"].mean()
-    comparisons = [Comparison(f"{rule} mean at L={depth}", value, "≈1 (PC: its update reproduces its inference)"
-                              if rule == "PC" else "–")
+    comparisons = [Comparison(f"{rule} mean at L={depth}", value, "–")   # the paper has no such panel
                    for (rule, depth), value in means.items()]
     source = data.sort_values(["rule", "num_layers", "seed", "layer"]).reset_index(drop=True)
     return [Panel("prospective_index_depth", fig, source, comparisons)]

@@ -1,5 +1,7 @@
 """Figures of the target-alignment experiment: Fig. 3e and its Extended Data variants."""
+from matplotlib.colors import to_rgba
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from analysis_utils import RULE_MARKERS, RULE_ORDER, Comparison, Panel, rule_label, rule_lineplot
@@ -12,6 +14,7 @@ PAPER_XAVIER = {("BP", 2): "≈0.92", ("BP", 4): "≈0.82", ("BP", 6): "≈0.72"
 # Means read off the published tanh panel (TA = 1 at L=1 there, which needs a linear output).
 PAPER_TANH = {("PC", 1): "1.0", ("PC", 2): "≈0.93", ("PC", 4): "≈0.86", ("PC", 6): "≈0.73", ("PC", 10): "≈0.77", ("PC", 15): "≈0.82",
               ("BP", 1): "1.0", ("BP", 2): "≈0.76", ("BP", 4): "≈0.64", ("BP", 6): "≈0.54", ("BP", 10): "≈0.61", ("BP", 15): "≈0.50"}
+YLIM = (0, 1.02)   # the published line plots' y range
 PAPER_TP = {("TP", 1): "1.0", ("TP", 2): "1.0", ("TP", 4): "≈0.33 (seed-dependent)", ("TP", 5): "1.0"}
 
 
@@ -35,13 +38,33 @@ def fig3e(df):
 
 
 def depth_lines(data, hue_panels, title):
-    """Mean target alignment with 68% CI over seeds vs depth, one axis per value of `hue_panels`."""
+    """Mean target alignment with 68% CI over seeds vs depth on y 0-1.02 (as published), one axis per
+    value of `hue_panels`; a CI reaching below 0 is written out on its axis, the legend beside the axes."""
     values = list(dict.fromkeys(data[hue_panels]))
     fig, axes = plt.subplots(1, len(values), figsize=(5 * len(values), 4.2), squeeze=False, sharey=True)
     for ax, value in zip(axes[0], values):
         rule_lineplot(data[data[hue_panels] == value], "num_layers", "target_alignment", ax)
-        ax.set(xlabel="number of layers", ylabel="target alignment", ylim=(None, 1.02), title=f"{title} {value}")
+        note_below_axis(ax, YLIM[0])
+        ax.set(xlabel="number of layers", ylabel="target alignment", ylim=YLIM, title=f"{title} {value}")
+        ax.get_legend().remove()
+    axes[0, -1].legend(*axes[0, 0].get_legend_handles_labels(), title="Rule", loc="center left",
+                       bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig
+
+
+def note_below_axis(ax, bottom):
+    """Write out each CI bar reaching below `bottom` (rule, depth, mean, 68% CI) in the rule's colour."""
+    rules = [(to_rgba(handle.get_color()), label) for handle, label in zip(*ax.get_legend_handles_labels())]
+    notes = []
+    for bars in (c for c in ax.collections if hasattr(c, "get_segments")):
+        colour = bars.get_colors()[0]
+        rule = next(label for rgba, label in rules if np.allclose(rgba, colour))
+        line = next(l for l in ax.lines if len(l.get_xdata()) and np.allclose(to_rgba(l.get_color()), colour))
+        mean = dict(zip(line.get_xdata(), line.get_ydata()))
+        notes += [(colour, f"{rule} L={x:g}: mean {mean[x]:.2f}, 68% CI {min(lo, hi):.2f} to {max(lo, hi):.2f}")
+                  for (x, lo), (_, hi) in bars.get_segments() if min(lo, hi) < bottom]
+    for k, (colour, text) in enumerate(notes):
+        ax.text(0.03, 0.04 + 0.07 * k, text, transform=ax.transAxes, fontsize="x-small", color=colour)
 
 
 def alignment_table(df, by):
@@ -52,9 +75,10 @@ def alignment_table(df, by):
 
 
 def ta_depth_tp(df):
-    """PC, BP and target propagation at depths 1, 2, 4, 5 (mean and 68% CI over seeds)."""
+    """PC and BP at every depth, target propagation at its four (mean and 68% CI over seeds)."""
     data, means = alignment_table(df.assign(panel="all rules"), ["panel"])
-    comparisons = [Comparison(f"{rule} mean at L={depth}", value, PAPER_TP.get((rule, depth), "–"))
+    paper = {**PAPER_XAVIER, **PAPER_TP}   # the same network as the identity line plot
+    comparisons = [Comparison(f"{rule} mean at L={depth}", value, paper.get((rule, depth), "–"))
                    for (rule, _, depth), value in means.items()]
     source = data.drop(columns=["Rule", "panel"]).sort_values(["rule", "num_layers", "seed"])
     return [Panel("ta_depth_tp", depth_lines(data, "panel", ""), source.reset_index(drop=True), comparisons)]
