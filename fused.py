@@ -1,0 +1,127 @@
+"""PC's inference loop as fused code: the T-1 value-node moves of a pc_step compiled once per shape.
+
+`fused_pc_step` computes what `pc_trainable.pc_step` computes, with the same functions
+(prediction_errors, value_gradients, sum_of_squares), but its inference loop is one
+`torch.compile`d program instead of ~10 PyTorch operations per layer and step:
+
+    x = feed-forward;  for k = 0..T-2:  x <- x - gamma dE/dx;  gamma <- gamma * where(E_k >= E_(k-1), d, 1)
+
+with E_(-1) = NaN (so step 0 never discounts, as in pc_step), the energy E_k summed from the errors
+the step already has (inside the fused kernels, no second pass), and no Python branch on a tensor.
+The loop is `torch._higher_order_ops.while_loop` over `unroll` steps at a time (its body is compiled
+once, whatever T), so compilation does not grow with T. Then, at k = T-1, the weights take the
+optimizer's step on dE/dW at that state, outside the compiled program (so every optimizer works).
+
+Small batched products ([M, 1, n] x [M, n, n], one per member) are written out as fused
+multiply-and-sum kernels instead of calls to the BLAS (inductor's `decompose_mm_pass`), which is
+where most of a small network's step goes otherwise.
+
+Results equal pc_step's to float32 rounding: the fused kernels sum in another order and round
+without the intermediate stores, so E_k and E_(k-1) can tie differently near convergence
+(tests/test_fused.py compares both paths in float64, where they agree to 1e-10).
+
+Supported: the PC rule on dense or convolutional packed networks with `update_p_at: last` and value
+nodes moving at every step but the last (the default); otherwise, and when a trace of the
+inference is asked for, `fused_pc_step` runs pc_step (and says once why, `fallback_reason`).
+
+Compilation costs tens of seconds per network shape the first time on this machine (the C++
+kernels); the compiled kernels are kept in a persistent cache (`compile_cache_dir`), so a later
+trial or launch of the same shapes pays only the tracing, a few seconds.
+"""
+import functools
+import os
+from pathlib import Path
+import warnings
+
+import torch
+
+from network import feedforward, output_errors, output_loss, per_member
+from pc_trainable import pc_step, prediction_errors, sum_of_squares, value_gradients
+
+UNROLL = 8   # inference steps per iteration of the compiled loop
+BATCHED_PRODUCT_DECOMPOSITION = {"decompose_mm_pass": {"cpu_max_first_dimension_decomposition": 1 << 20}}
+
+
+def compile_cache_dir():
+    """Where compiled kernels persist across processes: $TORCHINDUCTOR_CACHE_DIR if set, else
+    ~/.cache/prospective-configuration/inductor."""
+    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR",
+                               Path.home() / ".cache" / "prospective-configuration" / "inductor"))
+
+
+def fallback_reason(settings, trace=None):
+    """Why a step cannot run fused (None when it can)."""
+    if trace is not None:
+        return "a trace of the inference was asked for"
+    if settings.update_p_at != frozenset([settings.T - 1]):
+        return "update_p_at is not 'last'"
+    if settings.x_steps is not None and settings.x_steps < settings.T - 1:
+        return "freeze_x_at stops the value nodes early"
+    return None
+
+
+def inference_move(params, s, t, act, output_mask, mu_1, discount, gamma, previous, xs):
+    """One inference step k < T-1: (gamma, E_k, xs) -> (gamma', 2 E_k, x - gamma dE/dx)."""
+    acts, errors, residual = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
+    grads = value_gradients(params, xs, errors, act, acts)
+    moved = [x - per_member(gamma, x) * g for x, g in zip(xs, grads)]
+    current = sum_of_squares(errors[:-1] + [residual])   # 2 E_k, as pc_step compares it
+    gamma = gamma * torch.where(current >= previous, discount, torch.ones_like(discount))
+    return gamma, current, moved
+
+
+def inference(params, s, t, act, output_mask, gamma, discount, moves, unroll=UNROLL):
+    """The value nodes after `moves` inference steps from the feed-forward state, and the loss
+    there: (xs, mu_1, loss [M])."""
+    mus = feedforward(params, s, act)
+    xs, mu_1 = [mu.clone() for mu in mus[:-1]], mus[0]   # the loop's state may not alias its inputs
+    loss = output_loss(output_errors(t, mus[-1], act, output_mask)[0])
+    previous = torch.full_like(gamma, float("nan"))
+
+    def steps(n, gamma, previous, xs):
+        for _ in range(n):
+            gamma, previous, xs = inference_move(params, s, t, act, output_mask, mu_1, discount,
+                                                 gamma, previous, xs)
+        return gamma, previous, xs
+
+    def body(i, gamma, previous, *xs):
+        return (i + 1, *_flat(*steps(unroll, gamma, previous, list(xs))))
+
+    loops = moves // unroll
+    if loops:
+        state = torch._higher_order_ops.while_loop(lambda i, *rest: i < loops, body,
+                                                    (torch.zeros((), dtype=torch.int64), gamma, previous, *xs))
+        gamma, previous, xs = state[1], state[2], list(state[3:])
+    _, _, xs = steps(moves % unroll, gamma, previous, xs)
+    return xs, mu_1, loss
+
+
+def _flat(gamma, previous, xs):
+    return (gamma, previous, *xs)
+
+
+@functools.cache
+def compiled_inference():
+    """`inference` compiled (once per process; per shape inside)."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
+    import torch._inductor.config as inductor_config
+    inductor_config.post_grad_fusion_options = BATCHED_PRODUCT_DECOMPOSITION
+    return torch.compile(inference, fullgraph=True, dynamic=False)
+
+
+def fused_pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None):
+    """pc_step (same arguments, same result to float32 rounding) with the inference loop compiled."""
+    reason = fallback_reason(settings, trace)
+    if reason is not None:
+        warn_once(reason)
+        return pc_step(params, optimizer, s, t, act, settings, output_mask, trace)
+    xs, mu_1, loss = compiled_inference()(params, s, t, act, output_mask, settings.inference_lr,
+                                          settings.x_lr_discount, settings.T - 1)
+    acts, errors, _ = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
+    optimizer.step(params, params.gradients(acts, errors))
+    return loss
+
+
+@functools.cache
+def warn_once(reason):
+    warnings.warn(f"fused PC step: {reason}, so this step runs unfused (pc_step)", RuntimeWarning, stacklevel=3)
