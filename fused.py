@@ -8,8 +8,8 @@
 
 with E_(-1) = NaN (so step 0 never discounts, as in pc_step), the energy E_k summed from the errors
 the step already has (inside the fused kernels, no second pass), and no Python branch on a tensor.
-The loop is `torch._higher_order_ops.while_loop` over `unroll` steps at a time (its body is compiled
-once, whatever T), so compilation does not grow with T. Then, at k = T-1, the weights take the
+The loop is `torch._higher_order_ops.while_loop` over UNROLL steps at a time, then over single
+steps; the counts are tensors, so one compiled program serves every T. Then, at k = T-1, the weights take the
 optimizer's step on dE/dW at that state, outside the compiled program (so every optimizer works).
 
 Small batched products ([M, 1, n] x [M, n, n], one per member) are written out as fused
@@ -34,11 +34,12 @@ from pathlib import Path
 import warnings
 
 import torch
+from torch._higher_order_ops.while_loop import while_loop
 
 from network import feedforward, output_errors, output_loss, per_member
 from pc_trainable import pc_step, prediction_errors, sum_of_squares, value_gradients
 
-UNROLL = 8   # inference steps per iteration of the compiled loop
+UNROLL = 4   # inference steps per iteration of the compiled loop (then single steps to T-1)
 BATCHED_PRODUCT_DECOMPOSITION = {"decompose_mm_pass": {"cpu_max_first_dimension_decomposition": 1 << 20}}
 
 
@@ -70,34 +71,27 @@ def inference_move(params, s, t, act, output_mask, mu_1, discount, gamma, previo
     return gamma, current, moved
 
 
-def inference(params, s, t, act, output_mask, gamma, discount, moves, unroll=UNROLL):
-    """The value nodes after `moves` inference steps from the feed-forward state, and the loss
-    there: (xs, mu_1, loss [M])."""
+def inference(params, s, t, act, output_mask, gamma, discount, loops, rest, unroll=UNROLL):
+    """The value nodes after loops * unroll + rest inference steps from the feed-forward state (the
+    counts are tensors, so one compiled program serves every T), and the loss there: (xs, mu_1, loss [M])."""
     mus = feedforward(params, s, act)
     xs, mu_1 = [mu.clone() for mu in mus[:-1]], mus[0]   # the loop's state may not alias its inputs
     loss = output_loss(output_errors(t, mus[-1], act, output_mask)[0])
     previous = torch.full_like(gamma, float("nan"))
 
-    def steps(n, gamma, previous, xs):
-        for _ in range(n):
-            gamma, previous, xs = inference_move(params, s, t, act, output_mask, mu_1, discount,
-                                                 gamma, previous, xs)
-        return gamma, previous, xs
+    def steps(n):
+        def body(i, gamma, previous, *xs):
+            xs = list(xs)
+            for _ in range(n):
+                gamma, previous, xs = inference_move(params, s, t, act, output_mask, mu_1, discount,
+                                                     gamma, previous, xs)
+            return (i + 1, gamma, previous, *xs)
+        return body
 
-    def body(i, gamma, previous, *xs):
-        return (i + 1, *_flat(*steps(unroll, gamma, previous, list(xs))))
-
-    loops = moves // unroll
-    if loops:
-        state = torch._higher_order_ops.while_loop(lambda i, *rest: i < loops, body,
-                                                    (torch.zeros((), dtype=torch.int64), gamma, previous, *xs))
-        gamma, previous, xs = state[1], state[2], list(state[3:])
-    _, _, xs = steps(moves % unroll, gamma, previous, xs)
-    return xs, mu_1, loss
-
-
-def _flat(gamma, previous, xs):
-    return (gamma, previous, *xs)
+    state = (torch.zeros_like(loops), gamma, previous, *xs)
+    state = while_loop(lambda i, *_: i < loops, steps(unroll), state)
+    state = while_loop(lambda i, *_: i < rest, steps(1), (torch.zeros_like(rest), *state[1:]))
+    return list(state[3:]), mu_1, loss
 
 
 @functools.cache
@@ -115,11 +109,15 @@ def fused_pc_step(params, optimizer, s, t, act, settings, output_mask=None, trac
     if reason is not None:
         warn_once(reason)
         return pc_step(params, optimizer, s, t, act, settings, output_mask, trace)
+    loops, rest = divmod(settings.T - 1, UNROLL)
     xs, mu_1, loss = compiled_inference()(params, s, t, act, output_mask, settings.inference_lr,
-                                          settings.x_lr_discount, settings.T - 1)
+                                          settings.x_lr_discount, torch.tensor(loops), torch.tensor(rest))
     acts, errors, _ = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
     optimizer.step(params, params.gradients(acts, errors))
     return loss
+
+
+FUSED_STEPS = {"pc": fused_pc_step}   # rule name -> its fused step
 
 
 @functools.cache
