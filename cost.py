@@ -10,7 +10,8 @@ work, the evaluations) is timed for real. Per iteration
     seconds = (measured seconds outside the steps) + (steps) x (seconds per step),
 
 averaged over the iterations that fit the budget (at least one), times the run's iterations, plus
-the build. Memory: how much this process's resident memory grows while the trial is built and run
+the build and what the first step took beyond the others (with `pc.fused`, the compilation, or its
+load from the cache: so `--dry-run -o config.pc.fused=true` tells whether a run repays it). Memory: how much this process's resident memory grows while the trial is built and run
 (on a GPU, torch's peak allocation), on top of a worker's own (this process's, torch and data loaded).
 
 The wall time places the trials in grid order on the slots the machine has (CPUs / cpu per trial,
@@ -115,6 +116,11 @@ class StepTimer:
         timed = self.times[1:] or self.times
         return sum(timed) / len(timed) if timed else 0.0
 
+    @property
+    def first_extra(self):
+        """What the first step took beyond a later one: a compilation (pc.fused), paid once a trial."""
+        return max(0.0, self.times[0] - self.per_step) if len(self.times) > 1 else 0.0
+
 
 def measure_trial(members, iterations, threads, device, budget=0.25):
     """The cost of one trial of `members` run for `iterations` iterations on `threads` CPU threads
@@ -148,7 +154,7 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
         else:
             memory = None if before is None else max(0, max(timer.peak or 0, resident() or 0) - before)
         del run
-        return TrialCost(build + iterations * per_iteration, memory)
+        return TrialCost(build + timer.first_extra + iterations * per_iteration, memory)
     finally:
         torch.set_num_threads(previous_threads)
         gc.collect()
