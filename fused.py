@@ -12,9 +12,9 @@ The loop is `torch._higher_order_ops.while_loop` over UNROLL steps at a time, th
 steps; the counts are tensors, so one compiled program serves every T. Then, at k = T-1, the weights take the
 optimizer's step on dE/dW at that state, outside the compiled program (so every optimizer works).
 
-Small batched products ([M, 1, n] x [M, n, n], one per member) are written out as fused
-multiply-and-sum kernels instead of calls to the BLAS (inductor's `decompose_mm_pass`), which is
-where most of a small network's step goes otherwise.
+With a batch of one example, the batched products ([M, 1, n] x [M, n, n]) are fused
+multiply-and-sum kernels instead of calls to the BLAS (inductor's `decompose_mm_pass`): the BLAS
+pays a call per member, which is where most of such a step goes otherwise.
 
 Results equal pc_step's to float32 rounding: the fused kernels sum in another order and round
 without the intermediate stores, so E_k and E_(k-1) can tie differently near convergence
@@ -40,7 +40,7 @@ from network import feedforward, output_errors, output_loss, per_member
 from pc_trainable import pc_step, prediction_errors, sum_of_squares, value_gradients
 
 UNROLL = 4   # inference steps per iteration of the compiled loop (then single steps to T-1)
-BATCHED_PRODUCT_DECOMPOSITION = {"decompose_mm_pass": {"cpu_max_first_dimension_decomposition": 1 << 20}}
+MAX_VECTOR_BATCH = 1   # batches up to this size multiply as fused kernels, larger ones call the BLAS
 
 
 def compile_cache_dir():
@@ -95,12 +95,18 @@ def inference(params, s, t, act, output_mask, gamma, discount, loops, rest, unro
 
 
 @functools.cache
-def compiled_inference():
-    """`inference` compiled (once per process; per shape inside)."""
+def compiled_inference(vector_products):
+    """`inference` compiled (once per process and kind of product; per shape inside). With
+    `vector_products` every batched product becomes a fused multiply-and-sum kernel (inductor's
+    decompose_mm_pass, told to apply to any number of members: its default is one); without, each
+    stays a BLAS call."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
-    import torch._inductor.config as inductor_config
-    inductor_config.post_grad_fusion_options = BATCHED_PRODUCT_DECOMPOSITION
-    return torch.compile(inference, fullgraph=True, dynamic=False)
+    options = {}
+    if vector_products:
+        from torch._inductor.fx_passes import decompose_mem_bound_mm
+        decompose_mem_bound_mm.cpu_max_first_dimension_decomposition = 1 << 30   # read when a product is matched
+        options = {"post_grad_fusion_options": {"decompose_mm_pass": {}}}
+    return torch.compile(inference, fullgraph=True, dynamic=False, options=options)
 
 
 def fused_pc_step(params, optimizer, s, t, act, settings, output_mask=None, trace=None):
@@ -110,8 +116,9 @@ def fused_pc_step(params, optimizer, s, t, act, settings, output_mask=None, trac
         warn_once(reason)
         return pc_step(params, optimizer, s, t, act, settings, output_mask, trace)
     loops, rest = divmod(settings.T - 1, UNROLL)
-    xs, mu_1, loss = compiled_inference()(params, s, t, act, output_mask, settings.inference_lr,
-                                          settings.x_lr_discount, torch.tensor(loops), torch.tensor(rest))
+    infer = compiled_inference(s.shape[-2] <= MAX_VECTOR_BATCH)
+    xs, mu_1, loss = infer(params, s, t, act, output_mask, settings.inference_lr, settings.x_lr_discount,
+                           torch.tensor(loops), torch.tensor(rest))
     acts, errors, _ = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
     optimizer.step(params, params.gradients(acts, errors))
     return loss

@@ -68,7 +68,6 @@ CASES = [  # activation, output activation, bias, per-member input, output mask,
     ("tanh", False, True, False, False, "sgd", [1, 2, 6, 20]),
     ("leaky_relu", False, False, True, True, "adam", [9]),
     ("sigmoid", True, True, True, False, "sgd", [11]),
-    ("identity", False, False, True, False, "sgd", [33]),
 ]
 
 
