@@ -9,16 +9,17 @@
 with E_(-1) = NaN (so step 0 never discounts, as in pc_step), the energy E_k summed from the errors
 the step already has (inside the fused kernels, no second pass), and no Python branch on a tensor.
 The loop is `torch._higher_order_ops.while_loop` over UNROLL steps at a time, then over single
-steps; the counts are tensors, so one compiled program serves every T. Then, at k = T-1, the weights take the
-optimizer's step on dE/dW at that state, outside the compiled program (so every optimizer works).
+steps; the counts are tensors, so one compiled program serves every T. Then, at k = T-1, the
+weights take the optimizer's step on dE/dW at that state, outside the compiled program (so every
+optimizer works).
 
 With a batch of one example, the batched products ([M, 1, n] x [M, n, n]) are fused
 multiply-and-sum kernels instead of calls to the BLAS (inductor's `decompose_mm_pass`): the BLAS
 pays a call per member, which is where most of such a step goes otherwise.
 
-Results equal pc_step's to float32 rounding: the fused kernels sum in another order and round
-without the intermediate stores, so E_k and E_(k-1) can tie differently near convergence
-(tests/test_fused.py compares both paths in float64, where they agree to 1e-10).
+Results equal pc_step's to float32 rounding: the fused kernels sum in another order, so E_k and
+E_(k-1) can tie differently near convergence and flip a discount (tests/test_fused.py compares
+both paths in float64, where they agree to 1e-10).
 
 Supported: the PC rule on dense or convolutional packed networks with `update_p_at: last` and value
 nodes moving at every step but the last (the default); otherwise, and when a trace of the

@@ -18,6 +18,7 @@ inference steps are one `pxf.scan`; the whole batch is one `pxf.jit`. The jit is
 of the model before the clock starts (that time is reported as `compile_s`), then the epoch is timed.
 """
 import argparse
+from importlib import metadata
 import json
 import os
 import sys
@@ -157,7 +158,7 @@ def main(argv=None):
     if args.weights:
         np.savez(args.weights, **final)
     json.dump({"side": "pcx", "cpu_s": cpu, "wall_s": wall, "compile_s": compile_s,
-               "versions": {"pcx": px.__version__ if hasattr(px, "__version__") else "?", "jax": jax.__version__}},
+               "versions": {"pcx": metadata.version("pcx"), "jax": jax.__version__}},
               open(args.out, "w"))
 
 
