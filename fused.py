@@ -42,6 +42,7 @@ from pc_trainable import pc_step, prediction_errors, sum_of_squares, value_gradi
 
 UNROLL = 4   # inference steps per iteration of the compiled loop (then single steps to T-1)
 MAX_VECTOR_BATCH = 1   # batches up to this size multiply as fused kernels, larger ones call the BLAS
+MAX_SHAPES = 64        # compiled programs (network shapes, activations, ...) per process
 
 
 def compile_cache_dir():
@@ -102,6 +103,9 @@ def compiled_inference(vector_products):
     decompose_mm_pass, told to apply to any number of members: its default is one); without, each
     stays a BLAS call."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
+    # one program per network shape: a process may meet more than dynamo's default 8 (then it would
+    # run the loop uncompiled)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, MAX_SHAPES)
     options = {}
     if vector_products:
         from torch._inductor.fx_passes import decompose_mem_bound_mm
