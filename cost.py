@@ -11,8 +11,9 @@ work, the evaluations) is timed for real. Per iteration
 
 averaged over the iterations that fit the budget (at least one), times the run's iterations, plus
 the build and what the first step took beyond the others (with `pc.fused`, the compilation, or its
-load from the cache: so `--dry-run -o config.pc.fused=true` tells whether a run repays it). Memory: how much this process's resident memory grows while the trial is built and run
-(on a GPU, torch's peak allocation), on top of a worker's own (this process's, torch and data loaded).
+load from the cache: so `--dry-run -o config.pc.fused=true` tells whether a run repays it).
+Memory: how much this process's resident memory grows while the trial is built and run (on a GPU,
+torch's peak allocation), on top of a worker's own (this process's, torch and data loaded).
 
 The wall time places the trials in grid order on the slots the machine has (CPUs / cpu per trial,
 GPUs / gpu per trial), each free slot taking the next trial, as Tune's FIFO scheduler does. Ray's
