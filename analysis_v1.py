@@ -3,12 +3,13 @@
     python analysis_v1.py -c experiments/<exp>/<config>.yaml [--profile quick] [-o key=value]
                           [--out DIR] [--partial]
 
-Finds the run home from the same -c/--profile/-o as main.py, reads its current (complete) run: the
-tidy rows and run.json, whose resolved config names the figure function (`analysis.figure`). Calls
-it, writes <panel>.png/.pdf and source_data/<panel>.csv (file names carry `-<profile>` for
-non-default profiles and the overrides' hash for runs with -o), and prints the key numbers beside
-the paper's values (also written to <panel>-summary.txt). Neither the experiment nor the training
-code is loaded.
+Finds the run home from the same -c/--profile/-o as main.py and reads its current (complete) run:
+the tidy rows and run.json. The figure function is the experiment's own: the YAML's `analysis.figure`
+(an experiments.<experiment>.<module>:<function> the project defines, checked by name before it is
+imported), never a name read from the results. Calls it, writes <panel>.png/.pdf and
+source_data/<panel>.csv (file names carry `-<profile>` for non-default profiles and the overrides'
+hash for runs with -o), and prints the key numbers beside the paper's values (also written to
+<panel>-summary.txt). The training code is not loaded.
 """
 import argparse
 import sys
@@ -22,7 +23,8 @@ try:
 
     from analysis_utils import Panel, set_style
     import results
-    from utils import ConfigError, import_attribute, last_line, resolve_config_path
+    from utils import (ConfigError, ReaderGone, about, experiment_attribute, last_line, load_document, printable,
+                       resolve_config_path)
 except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
     import deps
     deps.exit_missing(missing, "analysis_v1.py")
@@ -40,19 +42,39 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def figure_function(config, profile, overrides):
+    """(name, function) of the experiment's figure: the `analysis.figure` of its YAML with this profile
+    and these overrides, a function an experiment of the project defines."""
+    with about(config):
+        analysis = load_document(config, profile, overrides).get("analysis") or {}
+        spec = analysis.get("figure") if isinstance(analysis, dict) else None
+        if spec is None:
+            raise ConfigError("analysis.figure: missing; name the figure function, "
+                              "experiments.<experiment>.<module>:<function>")
+        return spec, experiment_attribute(spec, "analysis.figure", "function")
+
+
 def find_run(config, profile, overrides, partial):
     """The run to plot: the home's current run; without one, the newest run if `partial`."""
     home = results.run_home(config, profile, overrides)
-    current, found = results.current_run(home), results.runs(home)
-    status = results.read_info(found[-1])["status"] if found else results.COMPLETE
-    if status != results.COMPLETE:
-        missing = results.unfinished_trials(found[-1])
-        state = f"the newest run {found[-1]} is {status}, {len(missing)} unfinished trials: {summarise(missing)}"
+    current = results.check_home(home)
+    if current is not None:
+        results.read_info(current)   # the record of what it ran must be readable
+    try:
+        newest, info = results.newest_run(home)
+    except ConfigError as error:   # e.g. a damaged run.json: the current run may still be fine
+        if current is None:
+            raise
+        print(f"note: {printable(error)}; plotting the current run", file=sys.stderr)
+        return current
+    if newest is not None and info["status"] != results.COMPLETE:
+        missing = results.unfinished_trials(newest)
+        state = f"the newest run {newest} is {info['status']}, {len(missing)} unfinished trials: {summarise(missing)}"
         if current:
             print(f"note: {state}; plotting the current run", file=sys.stderr)
         elif partial:
             print(f"warning: {state}; plotting what it has", file=sys.stderr)
-            return found[-1]
+            return newest
         else:
             raise FileNotFoundError(f"{home.name}: no complete run yet; {state}; "
                                     "continue it with main.py --resume or plot it with --partial")
@@ -66,24 +88,16 @@ def summarise(labels, shown=4):
     return "; ".join(labels[:shown]) + more
 
 
-def figure_panels(run, df):
-    """The panels of the figure function that run.json's resolved config names (`analysis.figure`),
-    drawn from the rows; a ConfigError if it names no figure function."""
-    info = results.read_info(run)
-    where = f"{run / results.INFO_FILE} (from {info['config_file']}): analysis.figure"
-    spec = (info["resolved"].get("analysis") or {}).get("figure")
-    if spec is None:
-        raise ConfigError(f"{where}: missing; name the figure function (module:attribute)")
-    function = import_attribute(spec, where)
-    if not callable(function):
-        raise ConfigError(f"{where}: {spec} is not a function")
+def figure_panels(config, figure, run, df):
+    """The panels the experiment's figure (name, function) draws from the run's rows."""
+    spec, function = figure
     try:
         panels = function(df)
     except (KeyError, ValueError) as error:   # e.g. the rows lack a column the figure plots
         raise ConfigError(f"{run / results.ROWS_FILE}: {spec} cannot plot these rows ({last_line(error)}); "
                           f"its columns: {summarise(list(map(str, df.columns)), 8)}") from None
     if not (isinstance(panels, list) and all(isinstance(p, Panel) for p in panels)):
-        raise ConfigError(f"{where}: {spec} returned {type(panels).__name__}, "
+        raise ConfigError(f"{config}: analysis.figure: {spec} returned {type(panels).__name__}, "
                           "not a list of analysis_utils.Panel")
     return panels
 
@@ -104,14 +118,15 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         config = resolve_config_path(args.config)
+        figure = figure_function(config, args.profile, args.override)
         run = find_run(config, args.profile, args.override, args.partial)
         df = results.load_rows(run)
         if df.empty:
             raise FileNotFoundError(f"{run}: no trial has reported yet")
         set_style()
-        panels = figure_panels(run, df)
+        panels = figure_panels(config, figure, run, df)
     except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else config.parent / "figures"
     suffix = (f"-{args.profile}" if args.profile else "") + results.override_tag(args.override)
@@ -120,7 +135,7 @@ def main(argv=None):
         try:
             print(write_panel(panel, out, panel.name + suffix))
         except OSError as error:
-            print(f"error: --out {out}: cannot write the figures ({error.strerror or error}); "
+            print(f"error: --out {printable(out)}: cannot write the figures ({error.strerror or error}); "
                   "give a folder you can write", file=sys.stderr)
             return 2
         print(f"  -> {out / panel.name}{suffix}.png", flush=True)
@@ -129,4 +144,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    sys.stdout = ReaderGone(sys.stdout)
     sys.exit(main())

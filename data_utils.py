@@ -6,6 +6,7 @@ The training streams built on these sets live in streams.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gzip
@@ -30,6 +31,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DataFileError",
     "ChecksumError",
+    "DownloadError",
     "ImageSet",
     "resolve_data_dir",
     "load_dataset",
@@ -62,6 +64,10 @@ class DataFileError(ValueError):
 
 class ChecksumError(DataFileError):
     """Raised when a downloaded/official archive does not have its published MD5."""
+
+
+class DownloadError(OSError):
+    """Raised when a file cannot be fetched from its official source (the message names both)."""
 
 
 # --------------------------------------------------------------------------- containers
@@ -150,7 +156,7 @@ def verify_md5(path: str | os.PathLike, expected: str) -> None:
     if actual != expected.lower():
         raise ChecksumError(
             f"checksum mismatch for {path}: expected md5 {expected}, got {actual}: the file is corrupt "
-            "or not the official one; delete it and download it again (-o config.data.download=true)"
+            "or not the official one; delete it and download it again (main.py --download)"
         )
 
 
@@ -163,19 +169,32 @@ def _expected_md5(name: str, filename: str) -> str | None:
 
 
 def _download(url: str, dest: Path, expected_md5: str | None) -> None:
-    """Fetch `url` to a temp file beside `dest`, check its MD5, then rename atomically."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    """Fetch `url` to a temp file beside `dest`, check its MD5, then rename atomically. A failure is
+    a DownloadError (or ChecksumError) naming the URL and the file, and leaves nothing behind: no
+    file, and no folder made for it."""
+    made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as err:
+        raise DownloadError(f"cannot download {url} to {dest}: {err.strerror or err}") from None
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "data_utils/1.0"})
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=120) as resp:
             shutil.copyfileobj(resp, out, 1 << 20)
-        if expected_md5 is not None:
-            verify_md5(tmp, expected_md5)
+        actual = file_md5(tmp)
+        if expected_md5 is not None and actual != expected_md5:
+            raise ChecksumError(f"checksum mismatch for {url}: expected md5 {expected_md5}, got {actual}: not "
+                                f"the official file, so nothing was saved to {dest}; try again later")
         os.replace(tmp, dest)
-    except BaseException:
+    except OSError as err:   # urllib's URLError and HTTPError, timeouts, a full disk
+        raise DownloadError(f"cannot download {url} to {dest}: {getattr(err, 'reason', None) or err}") from None
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        if not dest.exists():
+            for folder in made:   # deepest first; each is empty unless another file came meanwhile
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 # --------------------------------------------------------------------------- IDX (MNIST-like)
@@ -315,11 +334,23 @@ def _extract_cifar(tarball: Path) -> None:
                 os.replace(item, target / item.name)
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles containers, numbers, bytes and numpy arrays only, all a CIFAR-10 batch holds: any
+    other class or function a file names (a planted file's code) is refused, never called."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch does not hold")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one pickled CIFAR-10 batch (trusted file: pickle can run code)."""
+    """Read one pickled CIFAR-10 batch (with _BatchUnpickler: a planted file cannot run code)."""
     try:
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+            batch = _BatchUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError) as err:
         raise DataFileError(f"Cannot unpickle CIFAR-10 batch {path}: {err}") from err
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
@@ -434,7 +465,7 @@ def _missing_message(name: str, split: str, missing: Iterable[str], searched: It
     return (
         f"data set '{name}' ({split} split) not found: missing {', '.join(missing)}; searched {folders}; "
         f"put the official files into {put_in} (or set DATA_DIR to the folder that holds them), "
-        "or fetch them with download=True (-o config.data.download=true)"
+        "or fetch them with main.py --download"
     )
 
 

@@ -29,7 +29,7 @@ from pc_trainable import relaxed_state, settings_of as pc_settings_of
 import results
 from rules import get_rule
 from streams import STREAMS, capture, restore
-from utils import derive_seed, flatten, import_attribute
+from utils import derive_seed, experiment_attribute, flatten
 
 # Values that may differ between the members of one trial (they do not change tensor shapes).
 PACKABLE = ("seed", "optimizer.lr", "pc.inference_lr", "pc.x_lr_discount", "model.init")
@@ -58,8 +58,9 @@ def keep_freed_memory():
 
 
 def task_class(name):
-    """A registered stream (streams.STREAMS) or an experiment's own task given as module:attribute."""
-    return STREAMS[name] if name in STREAMS else import_attribute(name, "config.data.name")
+    """A registered stream (streams.STREAMS) or an experiment's own task class, named
+    experiments.<experiment>.<module>:<Class> (checked before it is imported)."""
+    return STREAMS[name] if name in STREAMS else experiment_attribute(name, "config.data.name", "class")
 
 
 def shared_config(config):

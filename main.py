@@ -16,7 +16,11 @@ home (a lock naming its pid).
 
 Prerequisites: runs this one needs (the runs whose saved weights its members start from, and those
 listed under `requires:`) are looked up first: a complete one is reused; a missing one is run first,
-with its own profile, and said so.
+with its own profile, and said so. They are named <experiment>/<run name>: runs of the project's own
+configs under experiments/.
+
+Data files missing on this machine are fetched with --download (never in a dry run), before any run.
+SIGTERM stops a launch as Ctrl-C does.
 
 Each run.json records `timings`: where the launch's wall time went, in phases (see Timings).
 
@@ -29,11 +33,14 @@ STARTED = time.time()   # the launch's wall time counts from here, before the im
 import argparse
 import contextlib
 from dataclasses import dataclass
+import json
 import logging
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 
 try:
@@ -42,8 +49,8 @@ try:
     import progress
     import results
     from schema import load_experiment, show_config
-    from utils import (PROJECT_ROOT, ConfigError, EXPERIMENTS_DIR, import_attribute, last_line, load_yaml,
-                       resolve_config_path, trial_packs)
+    from utils import (PROJECT_ROOT, ConfigError, EXPERIMENTS_DIR, ReaderGone, last_line, load_yaml, printable,
+                       project_config, trial_packs)
 except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
     import deps
     deps.exit_missing(missing, "main.py")
@@ -71,6 +78,9 @@ def parse_args(argv=None):
     parser.add_argument("--dry-run", action="store_true",
                         help="check everything, print the trials, members per trial and packing, and "
                              "estimate wall time and memory on this machine; starts no Ray, runs nothing")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch data files missing on this machine from their official sources (checked "
+                             "against their published MD5) before any run; not with --dry-run")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when the output is not a terminal, a progress line this often (default 30)")
@@ -95,6 +105,7 @@ def plan(config, profile=None, overrides=(), resume=False, needed_by=None, chain
     """The steps of a launch, prerequisites first; a ConfigError for any bad input on the way."""
     experiment = load_experiment(config, profile, overrides)
     home = results.run_home(experiment.path, profile, overrides)
+    results.check_home(home)
     ref = f"{home.parent.name}/{home.name}"
     if ref in chain:
         raise ConfigError(f"{experiment.path}: prerequisites form a cycle: {' -> '.join(chain + (ref,))}")
@@ -102,7 +113,7 @@ def plan(config, profile=None, overrides=(), resume=False, needed_by=None, chain
     for needed, found in prerequisites(experiment).items():
         if found is None or needed in steps:
             continue   # none here produces it (the trainable's check says what is missing), or planned
-        current = results.current_run(results.run_home(*found))
+        current = results.check_home(results.run_home(*found))
         if current is not None:
             steps[needed] = Step(needed, results.run_home(*found), action="reuse", run=current, needed_by=ref)
         else:
@@ -111,9 +122,9 @@ def plan(config, profile=None, overrides=(), resume=False, needed_by=None, chain
     steps = list(steps.values())
     step = Step(ref, home, experiment, needed_by=needed_by)
     if resume:
-        found = results.runs(home)
-        if found and results.read_info(found[-1])["status"] != results.COMPLETE:
-            step.action, step.run = "resume", found[-1]
+        newest, info = results.newest_run(home)
+        if newest is not None and info["status"] != results.COMPLETE:
+            step.action, step.run = "resume", newest
         elif needed_by is None and not any(s.action == "resume" for s in steps):
             results.run_to_resume(home)   # the usual error: nothing to resume
     return steps + [step]
@@ -123,12 +134,12 @@ def prerequisites(experiment):
     """{run name (<experiment>/<run name>): (YAML, profile) that produces it, or None} of the runs this
     experiment needs: the trainable's own (e.g. the runs whose saved weights members start from) and
     the configs its YAML lists under `requires`, run with the same profile."""
-    needs = getattr(trainable_of(experiment), "needs", None)
-    found = {ref: producer(ref, experiment.path)
+    needs = getattr(experiment.trainable.function(), "needs", None)
+    found = {ref: producer(ref)
              for trial in (experiment.trials if needs else []) for ref in needs(trial["members"])}
     for i, entry in enumerate(experiment.doc.get("requires") or []):
         try:
-            path = resolve_config_path(entry)
+            path = project_config(entry)
         except ConfigError as error:
             raise ConfigError(f"requires[{i}]: {error}") from None
         profile = experiment.profile
@@ -139,38 +150,34 @@ def prerequisites(experiment):
     return found
 
 
-def producer(ref, beside):
-    """(YAML, profile) whose runs are called `ref` (<experiment>/<config>[-<profile>]), looked up in
-    the experiment folders beside `beside`'s and under experiments/; None if there is none (a run
-    with overrides, +<hash>, has no YAML that produces it alone)."""
+def producer(ref):
+    """(YAML, profile) whose runs are called `ref` (<experiment>/<config>[-<profile>]): a config of
+    the project, experiments/<experiment>/<config>.yaml, with one of its profiles; None if there is
+    none (a run with overrides, +<hash>, has no YAML that produces it alone; a YAML elsewhere, even
+    beside the one that needs it, has a home of its own: utils.config_names)."""
     folder, name = ref.split("/", 1)
     if "+" in name:
         return None
-    for root in dict.fromkeys([Path(beside).parent.parent, EXPERIMENTS_DIR]):
-        for path in sorted((root / folder).glob("*.yaml")):
-            if name == path.stem:
-                return path, None
-            profile = name[len(path.stem) + 1:] if name.startswith(path.stem + "-") else None
-            if profile and profile in (load_yaml(path).get("profiles") or {}):
-                return path, profile
+    for path in sorted((EXPERIMENTS_DIR / folder).glob("*.yaml")):
+        if name == path.stem:
+            return path, None
+        profile = name[len(path.stem) + 1:] if name.startswith(path.stem + "-") else None
+        if profile and profile in (load_yaml(path).get("profiles") or {}):
+            return path, profile
     return None
 
 
-def trainable_of(experiment):
-    """The Ray trainable the experiment names (module:attribute)."""
-    return import_attribute(experiment.trainable, "trainable")
-
-
-def prepare(experiment, pending, local):
+def prepare(experiment, pending, local, download=False):
     """Checks before Ray starts: the trials fit this machine (a local Ray), and the trainable's own
-    checks (data present, saved weights found except those of the `pending` runs)."""
+    checks (data present, fetched first with `download`; saved weights found except those of the
+    `pending` runs)."""
     resources = experiment.doc["resources_per_trial"]
     try:
         if local:
             fits_here(resources)
-        check = getattr(trainable_of(experiment), "prepare", None)
+        check = getattr(experiment.trainable.function(), "prepare", None)
         for pack in [p for trial in experiment.trials for p in trial_packs(trial)] if check else []:
-            check(pack, resources, pending)
+            check(pack, resources, pending, download)
     except ConfigError as error:
         raise ConfigError(f"{experiment.path}: {error}") from None
 
@@ -213,6 +220,10 @@ def dry_run(steps):
 # ---------------------------------------------------------------------------------------------
 # Running one step on Ray
 # ---------------------------------------------------------------------------------------------
+class RunError(Exception):
+    """A run that Ray or Tune stopped as a whole (recorded as failed in its run.json); one line for the user."""
+
+
 class Timings:
     """Where a run's share of the launch's wall time went: run.json's `timings`, in seconds.
 
@@ -261,6 +272,34 @@ class Timings:
         return {name: value / 1000 for name, value in ms.items()}
 
 
+def stop_on_sigterm():
+    """Take SIGTERM (`kill`, a batch system's stop) as Ctrl-C: it raises SIGINT, whose handler in force
+    then runs (during a run Tune's, which stops the trials and saves their state; before,
+    KeyboardInterrupt). Ray's start replaces the handler, so start_ray installs it again."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+
+
+@contextlib.contextmanager
+def stderr_held():
+    """Hold what is written to the standard error's file (by Ray's C++ core too) during the block:
+    written out after it if it ends normally, dropped if it raises (which then says what went wrong
+    in one line, e.g. a cluster refusing this driver after a screenful of retries)."""
+    sys.stderr.flush()
+    saved, held, ended = os.dup(2), tempfile.TemporaryFile(), False
+    os.dup2(held.fileno(), 2)
+    try:
+        yield
+        ended = True
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        if ended:
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+        held.close()
+
+
 def start_ray(address, quiet=False):
     """Connect to the cluster at `address`/RAY_ADDRESS, or start an embedded local Ray (once). Quiet:
     the workers' output is not forwarded (a trial's error still is, by its trial's record)."""
@@ -280,7 +319,8 @@ def start_ray(address, quiet=False):
                            "excludes": [".venv", "results", "data", ".git", "**/figures",
                                         "__pycache__", ".pytest_cache"]}
         try:
-            ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING", log_to_driver=not quiet)
+            with stderr_held():
+                ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING", log_to_driver=not quiet)
         except (ConnectionError, ray.exceptions.AuthenticationError) as error:
             causes = [error, error.__cause__]   # Ray gives up with the token error or its traceback text
             if any(isinstance(cause, ray.exceptions.AuthenticationError) or "InvalidAuthToken" in str(cause)
@@ -297,6 +337,7 @@ def start_ray(address, quiet=False):
         ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=not quiet,
                  runtime_env={"env_vars": {**env_vars, "PYTHONPATH": pythonpath}},
                  _system_config={"prestart_worker_first_driver": False, "enable_worker_prestart": False})
+    stop_on_sigterm()
 
 
 def make_tuner(experiment, path, resume):
@@ -314,9 +355,10 @@ def make_tuner(experiment, path, resume):
     # The member configs go to the trials once, through the object store: in the param space they
     # would be copied into every trial's params.json and Tune's experiment state.
     packs = [trial_packs(t) for t in experiment.trials]
-    trainable = tune.with_resources(tune.with_parameters(trainable_of(experiment), trials=packs),
+    trainable = tune.with_resources(tune.with_parameters(experiment.trainable.function(), trials=packs),
                                     {"cpu": resources["cpu"], "gpu": resources["gpu"]})
     if resume and tune.Tuner.can_restore(str(path)):
+        rerun_damaged(path)
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
     param_space = {
         "trial": tune.grid_search(list(range(len(packs)))),
@@ -341,6 +383,24 @@ def make_tuner(experiment, path, resume):
                                   failure_config=tune.FailureConfig(max_failures=2)))
 
 
+def rerun_damaged(run):
+    """Before Tune resumes a run: each trial whose record is damaged (results.damaged_trials) has it
+    set aside and, where Tune's experiment state has the trial finished, is marked errored there, so
+    that Tune runs it again from its last checkpoint (its start if it has none), as a failed trial."""
+    damaged = results.set_aside_damaged(run)
+    if not damaged:
+        return
+    state_file = max(Path(run).glob("experiment_state-*.json"))   # the newest, as Tune picks it
+    state = json.loads(state_file.read_text())
+    for entry in state["trial_data"]:   # [the trial's state (JSON text), its run metadata (JSON text)]
+        trial = json.loads(entry[0])
+        if trial["relative_logdir"] in damaged and trial["status"] == "TERMINATED":
+            entry[0] = json.dumps(dict(trial, status="ERROR"), indent=2)
+    temporary = state_file.with_name(f".{state_file.name}.tmp")
+    temporary.write_text(json.dumps(state))
+    os.replace(temporary, state_file)
+
+
 def provenance():
     """Git revision (or $GIT_REVISION where there is no .git) and the versions results depend on."""
     try:
@@ -357,11 +417,18 @@ def provenance():
     return {"git_revision": revision, "versions": versions, "python": sys.version.split()[0]}
 
 
+def config_file(path):
+    """How run.json names the YAML: a project config by its path in the project (the same wherever the
+    project is, e.g. in a Ray job's copy of it), any other file by its absolute path."""
+    path = Path(path)
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(EXPERIMENTS_DIR) else str(path)
+
+
 def launch_info(experiment):
     """run.json of a new launch: what runs, which trials to expect, and where it came from."""
     keys = results.trial_keys(experiment.trials)
     return {
-        "status": results.RUNNING, "config_file": str(experiment.path), "profile": experiment.profile,
+        "status": results.RUNNING, "config_file": config_file(experiment.path), "profile": experiment.profile,
         "overrides": list(experiment.overrides), "resolved": experiment.doc, "trials": len(experiment.trials),
         "members": sum(len(t["members"]) for t in experiment.trials), "trial_keys": keys,
         "trial_labels": [results.trial_label(t, keys) for t in experiment.trials],
@@ -377,16 +444,22 @@ def run(experiment, path, address=None, resume=False, shown=None, timings=None):
     info = results.read_info(path) if resume else launch_info(experiment)
     if not resume:
         results.write_members(path, experiment.trials)
+    info.pop("error", None)   # of an earlier attempt that Ray or Tune stopped
     info.update(status=results.RUNNING, **provenance())
     results.write_info(path, info)
     timings.setup_done()
     start = time.time()
-    with timings.phase("ray_start"):
-        start_ray(address, quiet=shown is None)
-    fit = time.time()
-    tuner = make_tuner(experiment, path, resume)
-    with progress.watching(path, shown) if shown else contextlib.nullcontext():
-        grid = tuner.fit()
+    try:
+        with timings.phase("ray_start"):
+            start_ray(address, quiet=shown is None)
+        fit = time.time()
+        tuner = make_tuner(experiment, path, resume)
+        with progress.watching(path, shown) if shown else contextlib.nullcontext():
+            grid = tuner.fit()
+    except Exception as error:   # Ray or Tune gave up on the whole run, not on a trial: record it, keep what ran
+        info.update(status=results.FAILED, error=last_line(error), wall_time_s=round(time.time() - start, 2))
+        results.write_info(path, info)
+        raise RunError(f"{path}: the run stopped ({last_line(error)}); what ran is kept there") from None
     fitted = time.time()
     with timings.phase("collection"):
         errors = [{"trial": info["trial_labels"][r.config["trial"]],
@@ -431,7 +504,7 @@ def run_step(step, args, say, timings=None):
         say(f"retried: {retry['trial']}: {progress.count(retry['failures'], 'failure')} ({retry['error']}), "
             f"{'then finished' if retry['finished'] else 'not finished'}")
     for failure in summary["failed_trials"]:
-        print(f"failed: {failure['trial']}: {failure['error']} (details: {failure['folder']}/error.txt)",
+        print(printable(f"failed: {failure['trial']}: {failure['error']} (details: {failure['folder']}/error.txt)"),
               file=sys.stderr)
     report_current(step.home, path, summary, say)
     return dict(summary, path=path)
@@ -444,7 +517,8 @@ def report_current(home, path, summary, say):
         print(f"{path} did not complete ({len(summary['unfinished_trials'])} unfinished trials; "
               f"--resume continues it); current run: {current or 'none'}", file=sys.stderr)
         return
-    earlier = [run for run in results.complete_runs(home) if run != path]
+    earlier = [run for run in results.complete_runs(home, warn=lambda problem: say(f"note: {problem}"))
+               if run != path]
     say(f"current run: {path}")
     if earlier:
         say("earlier complete runs, kept until you remove them: " + ", ".join(map(str, earlier)))
@@ -508,8 +582,11 @@ def main(argv=None, started=None):
     """The command line; `started` is when the launch began (default: now), for its timings."""
     timings, had_ray = Timings(start=started), ray_is_up()
     args = parse_args(argv)
-    say = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
+    say = (lambda line: None) if args.quiet else (lambda line: print(printable(line), flush=True))
     try:
+        if args.download and args.dry_run:
+            raise ConfigError("--download: not with --dry-run, which fetches and changes nothing (without the data, "
+                              "it names the missing files)")
         steps = plan(args.config, args.profile, args.override, args.resume)
         if args.show_config:
             print(show_config(steps[-1].experiment), end="")
@@ -518,7 +595,7 @@ def main(argv=None, started=None):
         local = not (args.address or os.environ.get("RAY_ADDRESS"))
         for step in steps:
             if step.action != "reuse":
-                prepare(step.experiment, pending, local)
+                prepare(step.experiment, pending, local, args.download)
         if args.dry_run:
             print(dry_run(steps))
             return 0
@@ -528,14 +605,19 @@ def main(argv=None, started=None):
                 start_ray(args.address, quiet=args.quiet)
         return launch(steps, args, say, timings, had_ray)
     except ConfigError as error:   # bad config, data, results or environment: before anything ran
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return 2
+    except RunError as error:
+        print(f"error: {printable(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:   # Ctrl-C before Tune took over, or a second one (the first stops Tune cleanly)
         print("interrupted: a run that started is left unfinished; --resume continues it", file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
+    sys.stdout = ReaderGone(sys.stdout)
+    stop_on_sigterm()
     code = main(started=STARTED)
     if not ray_is_up():
         # Everything is written and Ray is shut down: skip the interpreter's teardown of torch and

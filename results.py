@@ -11,36 +11,53 @@
                                  checkpoint_*/state.pt: the last saved state of an unfinished trial
                                  checkpoint_*/weights.pt: the final weights, if the config keeps them
 
+<config> is the YAML's name for a file experiments/<experiment>/<config>.yaml, and its name with `@`
+and a hash of its content for a file elsewhere (utils.config_names), so that no other file shares a
+home with a project config.
+
 A launch never touches earlier runs; `current` moves (atomically) only when a run completes, so a
 killed or failed launch leaves the previous complete results in place. One launch at a time runs in
 a home: it holds the home's lock, which the system drops when its process ends, however it ends.
 Only this module reads or writes these files; a file it cannot read is a ConfigError naming it.
+
+A run folder holds Ray's pickles, which `--resume` loads: results are read only from folders that are
+the user's own and that no other user can write (`check_private`); homes are made private (0700), the
+lock is opened without following a symbolic link, and `current` must name a run folder of its home.
 """
 import contextlib
 from datetime import datetime, timezone
+import errno
 import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 import socket
+import stat
 import sys
 
 import pandas as pd
 
-from utils import ConfigError, apply_override, flatten, last_line, run_names, trial_packs
+from utils import ConfigError, apply_override, config_names, flatten, last_line, printable, trial_packs
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 INFO_FILE, ROWS_FILE, CURRENT_FILE, WEIGHTS_FILE = "run.json", "rows.parquet", "current", "weights.pt"
 STATE_FILE = "state.pt"
 MEMBERS_FILE, LOCK_FILE = "members.parquet", "lock"
 INFO_KEYS = ("status", "config_file", "resolved", "trial_labels")   # what every reader of run.json needs
+RUN_NAME = re.compile(r"\d{8}T\d{6}\.\d{6}Z")   # a run folder's name: its launch's UTC time
+PROFILE_NAME = re.compile(r"\w[\w.-]*")         # a profile, as a home's name carries it
+NAME_MAX = 255                                  # bytes in a folder's name (Linux, macOS)
 
 
 def results_dir():
-    """$RESULTS_DIR, default ./results (absolute)."""
-    return Path(os.environ.get("RESULTS_DIR", "results")).resolve()
+    """$RESULTS_DIR, default ./results (absolute); a ConfigError if it is set but empty."""
+    folder = os.environ.get("RESULTS_DIR", "results")
+    if not folder:
+        raise ConfigError("RESULTS_DIR is set but empty; unset it for ./results, or set it to a folder")
+    return Path(folder).expanduser().resolve()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,47 +79,143 @@ def override_tag(overrides):
 
 def run_home(config_path, profile=None, overrides=()):
     """The home of the runs of a YAML with this profile and these overrides."""
-    experiment, name = run_names(config_path, profile)
-    return results_dir() / experiment / (name + override_tag(overrides))
+    if profile is not None and not PROFILE_NAME.fullmatch(profile):
+        raise ConfigError(f"--profile {printable(profile)!r}: not a profile name; a name is letters, digits, "
+                          "_, - and . (not first)")
+    experiment, config = config_names(config_path)
+    name = config + (f"-{profile}" if profile else "") + override_tag(overrides)
+    if len(name.encode()) > NAME_MAX:
+        raise ConfigError(f"{config_path}: the name of its run home, {len(name.encode())} bytes, is longer than a "
+                          f"folder name may be ({NAME_MAX}); give the file{' or the profile' if profile else ''} "
+                          "a shorter name")
+    return results_dir() / experiment / name
+
+
+def check_home(home):
+    """The checks of a home before it is used (also by a dry run): the home and its experiment folder,
+    where they exist, are private (check_private), and so is the current run, which `current` must
+    name. Returns the current run (current_run)."""
+    for folder in (Path(home).parent, Path(home)):
+        if os.path.lexists(folder):
+            check_private(folder)
+    return current_run(home)
+
+
+def check_private(folder):
+    """A results folder the user may trust, Ray's pickles in it included: a real folder (no symbolic
+    link), the user's own, which no other user can write. A ConfigError naming it otherwise."""
+    try:
+        st = os.lstat(folder)
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot read it ({error.strerror})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{folder}: not a folder but a {'symbolic link' if stat.S_ISLNK(st.st_mode) else 'file'}; "
+                          "results are read from real folders only: remove it")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(f"{folder}: owned by user id {st.st_uid}, not by you ({os.geteuid()}); main.py and "
+                          "analysis_v1.py use your own results only (set RESULTS_DIR to your own folder)")
+    if st.st_mode & stat.S_IWOTH:
+        raise ConfigError(f"{folder}: any user can write into it (mode {stat.S_IMODE(st.st_mode):o}), so its content "
+                          "may not be what main.py wrote; check it, then `chmod o-w` it, or remove it")
+
+
+def make_home(home):
+    """Create the home (and its experiment folder) private to the user, 0700, if it does not exist."""
+    home = Path(home)
+    try:
+        home.parent.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (home.parent, home):
+            folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise unwritable(home, error) from None
+    check_home(home)
 
 
 def runs(home):
-    """The runs in a home, oldest first (a run is a folder holding run.json)."""
-    return sorted(path.parent for path in Path(home).glob(f"*/{INFO_FILE}"))
+    """The runs in a home, oldest first: the folders named by their launch time that hold a run.json."""
+    home = Path(home)
+    found = home.iterdir() if home.is_dir() and not home.is_symlink() else []
+    return sorted(path for path in found if RUN_NAME.fullmatch(path.name) and not path.is_symlink()
+                  and (path / INFO_FILE).is_file())
 
 
 def new_run(home):
-    """Create the folder of a new run, named by the current UTC time."""
+    """Create the folder of a new run (private to the user), named by the current UTC time."""
     path = Path(home) / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     try:
-        path.mkdir(parents=True)
+        make_home(home)
+        path.mkdir(mode=0o700)
     except OSError as error:
         raise unwritable(path, error) from None
     return path
 
 
-def run_to_resume(home):
-    """The newest run if it did not complete; a ConfigError otherwise."""
+def newest_run(home):
+    """The newest run of a home and its run.json, or (None, None) if it has none; the run must be
+    private (check_private)."""
     found = runs(home)
     if not found:
+        return None, None
+    check_private(found[-1])
+    return found[-1], read_info(found[-1])
+
+
+def run_to_resume(home):
+    """The newest run if it did not complete; a ConfigError otherwise."""
+    run, info = newest_run(home)
+    if run is None:
         raise ConfigError(f"--resume: no run to resume under {home}")
-    if read_info(found[-1])["status"] == COMPLETE:
-        raise ConfigError(f"--resume: nothing to resume: the newest run {found[-1]} is complete")
-    return found[-1]
+    if info["status"] == COMPLETE:
+        raise ConfigError(f"--resume: nothing to resume: the newest run {run} is complete")
+    return run
 
 
-def complete_runs(home):
-    """The runs in a home that completed, oldest first."""
-    return [run for run in runs(home) if read_info(run)["status"] == COMPLETE]
+def complete_runs(home, warn=None):
+    """The runs in a home that completed, oldest first. A run whose run.json cannot be read is left
+    out, and `warn` (a function, if given) is told why."""
+    complete = []
+    for run in runs(home):
+        try:
+            if read_info(run)["status"] == COMPLETE:
+                complete.append(run)
+        except ConfigError as error:
+            if warn:
+                warn(str(error))
+    return complete
 
 
 def current_run(home):
-    """The home's current run (the last that completed), or None."""
+    """The home's current run (the last that completed), or None when no run completed yet. A
+    ConfigError naming `current` when it does not name a private run folder of this home."""
     pointer = Path(home) / CURRENT_FILE
-    if not pointer.exists():
+    name = _read_pointer(pointer)
+    if name is None:
         return None
-    run = Path(home) / pointer.read_text().strip()
-    return run if (run / INFO_FILE).exists() else None
+    run = Path(home) / name
+    if not (RUN_NAME.fullmatch(name) and run in runs(home)):
+        complete = ", ".join(run.name for run in complete_runs(home)) or "none"
+        raise ConfigError(f"{pointer}: names {printable(name[:40])!r}, not a run folder of this home; its complete "
+                          f"runs: {complete}; write the name of one into it, or remove it")
+    check_private(run)
+    return run
+
+
+def _read_pointer(path, size=64):
+    """The stripped text of `current` (None if there is none), read without following a symbolic link
+    and only from a small regular file; a ConfigError naming it otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:   # ELOOP: a symbolic link
+        raise ConfigError(f"{path}: cannot read it ({error.strerror}); it should be a file naming the "
+                          "current run: remove it") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: not a file; it should be a file naming the current run: remove it")
+        return os.read(fd, size).decode("ascii", errors="replace").strip()
+    finally:
+        os.close(fd)
 
 
 def set_current(home, run):
@@ -145,13 +258,10 @@ def locked(home):
     """Hold the home's lock for the block: a second launch on the same home gets a ConfigError naming
     the owner (pid, host, since, command). The lock is an flock, so the system drops it when its
     process ends, even by kill -9; a lock file left with an owner but no flock is stale and taken
-    over. The file stays (empty when free): removing it could let two launches lock two files."""
-    path = Path(home) / LOCK_FILE
-    try:
-        Path(home).mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise unwritable(path, error) from None
+    over. The file stays (empty when free): removing it could let two launches lock two files. It is
+    opened without following a symbolic link: a link planted there never has its target truncated."""
+    make_home(home)
+    fd = _open_lock(Path(home) / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -177,12 +287,27 @@ def unwritable(path, error):
                        "set RESULTS_DIR to a folder you can write")
 
 
+def _open_lock(path, flags):
+    """A file descriptor of the lock file, opened without following a symbolic link; a ConfigError
+    naming it if it cannot be, or is not a regular file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(f"{path}: a symbolic link, not the lock file main.py makes; remove it") from None
+        raise unwritable(path, error) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path}: not a file, so not the lock file main.py makes; remove it")
+    return fd
+
+
 def lock_owner(home):
     """Who holds the home's lock ('pid ... on ...'), or None when it is free."""
     path = Path(home) / LOCK_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    fd = os.open(path, os.O_RDONLY)
+    fd = _open_lock(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None
@@ -290,8 +415,8 @@ def compute_span(run, since, until):
     """Seconds within [since, until] in which at least one trial of the run was doing its own work
     (the union of its records' `compute` intervals), and the sum of those intervals: the trials'
     compute as wall time, and as trial-seconds."""
-    intervals = sorted((max(start, since), min(end, until)) for trial_dir in _trial_dirs(run)
-                       for start, end in (r["compute"] for r in _reports(trial_dir) if "compute" in r)
+    intervals = sorted((max(start, since), min(end, until)) for _, _, reports in _readable_trials(run)
+                       for start, end in (r["compute"] for r in reports if "compute" in r)
                        if end > since and start < until)
     span, total, reach = 0.0, 0.0, since
     for start, end in intervals:
@@ -301,19 +426,84 @@ def compute_span(run, since, until):
     return span, total
 
 
+class DamagedRecord(ConfigError):
+    """A trial's record (Tune's result.json or params.json) that cannot be read, e.g. cut short by a
+    full disk or a crash: its trial counts as unfinished, and --resume runs it again."""
+
+
 def _reports(trial_dir):
+    """A trial's reports, oldest first (trial_report's records, one JSON line each)."""
     result = Path(trial_dir) / "result.json"
-    lines = result.read_text().splitlines() if result.exists() else []
-    return [json.loads(line) for line in lines if line.strip()]
+    try:
+        lines = result.read_text().splitlines() if result.exists() else []
+    except (OSError, UnicodeDecodeError) as error:
+        raise DamagedRecord(f"{result}: damaged trial record ({last_line(error)})") from None
+    reports = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            report = json.loads(line)
+        except ValueError as error:
+            raise DamagedRecord(f"{result}: damaged trial record (line {number}: {last_line(error)})") from None
+        if not (isinstance(report, dict) and {"rows", "done", "attempt"} <= report.keys()):
+            raise DamagedRecord(f"{result}: damaged trial record (line {number} is not a trial report)")
+        reports.append(report)
+    return reports
 
 
 def _trial_index(trial_dir):
     """Which trial of the run's grid a trial folder ran (Tune's params.json holds its index)."""
-    return json.loads((Path(trial_dir) / "params.json").read_text())["trial"]
+    params = Path(trial_dir) / "params.json"
+    try:
+        index = json.loads(params.read_text())["trial"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DamagedRecord(f"{params}: damaged trial record ({last_line(error)})") from None
+    if not (isinstance(index, int) and index >= 0):
+        raise DamagedRecord(f"{params}: damaged trial record (no trial index)")
+    return index
 
 
-def _finished(trial_dir):
-    reports = _reports(trial_dir)
+def _record(trial_dir):
+    """(index in the grid, reports) of a trial folder; a DamagedRecord if either cannot be read."""
+    return _trial_index(trial_dir), _reports(trial_dir)
+
+
+def _readable_trials(run):
+    """(folder, index in the grid, reports) of each trial of the run whose record can be read."""
+    for trial_dir in _trial_dirs(run):
+        try:
+            index, reports = _record(trial_dir)
+        except DamagedRecord:
+            continue
+        yield trial_dir, index, reports
+
+
+def damaged_trials(run):
+    """The DamagedRecord of each trial of the run whose record cannot be read, by trial folder."""
+    damaged = {}
+    for trial_dir in _trial_dirs(run):
+        try:
+            _record(trial_dir)
+        except DamagedRecord as error:
+            damaged[trial_dir] = error
+    return damaged
+
+
+def set_aside_damaged(run):
+    """Rename the record (result.json) of each trial of the run whose record is damaged to
+    result.json.damaged, saying so on stderr, so that its next attempt starts a record of its own;
+    returns the names of those trials' folders."""
+    damaged = damaged_trials(run)
+    for trial_dir, error in damaged.items():
+        print(f"note: {printable(error)}; it is set aside and the trial runs again", file=sys.stderr)
+        record = trial_dir / "result.json"
+        if record.exists():
+            record.replace(record.with_name("result.json.damaged"))
+    return {trial_dir.name for trial_dir in damaged}
+
+
+def _finished(reports):
     return bool(reports) and reports[-1]["done"]
 
 
@@ -347,9 +537,16 @@ def read_trial_rows(trial_dir, members):
 
 
 def collect_rows(run):
-    """All trials of a run as one DataFrame."""
+    """All trials of a run as one DataFrame; a trial whose record is damaged is left out, saying so
+    on stderr (it counts as unfinished, and --resume runs it again)."""
     members = _read_table(Path(run) / MEMBERS_FILE, "it is the run's record of its members: run the config again")
-    frames = [read_trial_rows(trial_dir, members) for trial_dir in _trial_dirs(run)]
+    frames = []
+    for trial_dir in _trial_dirs(run):
+        try:
+            frames.append(read_trial_rows(trial_dir, members))
+        except DamagedRecord as error:
+            print(f"warning: {printable(error)}; its rows are left out and the trial counts as unfinished "
+                  "(--resume runs it again)", file=sys.stderr)
     frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -376,20 +573,16 @@ def _read_table(path, remedy):
 def trial_nodes(run):
     """{trial folder name: the addresses of the nodes its reports came from} (Tune stamps each
     report with its actor's node_ip)."""
-    return {trial_dir.name: {report["node_ip"] for report in _reports(trial_dir)}
-            for trial_dir in _trial_dirs(run)}
+    return {trial_dir.name: {report["node_ip"] for report in reports}
+            for trial_dir, _, reports in _readable_trials(run)}
 
 
 def trial_states(run):
     """{trial label: (attempt id of its last report, done, number of reports)} of the trials that
     reported."""
     labels = read_info(run)["trial_labels"]
-    states = {}
-    for trial_dir in _trial_dirs(run):
-        reports = _reports(trial_dir)
-        if reports:
-            states[labels[_trial_index(trial_dir)]] = (reports[-1]["attempt"], reports[-1]["done"], len(reports))
-    return states
+    return {labels[index]: (reports[-1]["attempt"], reports[-1]["done"], len(reports))
+            for _, index, reports in _readable_trials(run) if reports and index < len(labels)}
 
 
 def trial_progress(run):
@@ -398,6 +591,10 @@ def trial_progress(run):
     the end of each trial's records, so it may be called often while a run goes on."""
     found = []
     for trial_dir in _trial_dirs(run):
+        try:
+            index = _trial_index(trial_dir)
+        except DamagedRecord:
+            continue
         last, error, records = _last_report(trial_dir), trial_dir / "error.txt", trial_dir / "result.json"
         if last and last["done"]:
             state = "done"
@@ -405,7 +602,7 @@ def trial_progress(run):
             state = "failed"
         else:
             state = "running"
-        found.append((_trial_index(trial_dir), state, last["iterations_done"] if last else 0))
+        found.append((index, state, last["iterations_done"] if last else 0))
     return found
 
 
@@ -422,7 +619,8 @@ def _last_report(trial_dir, block=1 << 16):
                 data = f.read(step) + data
                 complete = data[:data.rfind(b"\n") + 1]   # without a line still being written
                 if complete.count(b"\n") >= 2 or (position == 0 and complete.strip()):
-                    return json.loads(complete.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+                    last = json.loads(complete.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+                    return last if isinstance(last, dict) and {"done", "iterations_done"} <= last.keys() else None
     except (OSError, ValueError):
         return None
     return None
@@ -430,8 +628,8 @@ def _last_report(trial_dir, block=1 << 16):
 
 def unfinished_trials(run):
     """Labels of the run's trials (run.json's `trial_labels`) without a finished record: never
-    started, killed or failed."""
-    finished = {_trial_index(trial_dir) for trial_dir in _trial_dirs(run) if _finished(trial_dir)}
+    started, killed, failed, or with a damaged record."""
+    finished = {index for _, index, reports in _readable_trials(run) if _finished(reports)}
     return [label for i, label in enumerate(read_info(run)["trial_labels"]) if i not in finished]
 
 
@@ -440,14 +638,14 @@ def retried_trials(run):
     for each trial of the run that failed at least once, e.g. on a lost node, and was tried again (or
     given up). Tune appends a "Failure # n (occurred at ...)" header and the error to error.txt."""
     labels, found = read_info(run)["trial_labels"], []
-    for trial_dir in _trial_dirs(run):
+    for trial_dir, index, reports in _readable_trials(run):
         error = trial_dir / "error.txt"
         lines = error.read_text(errors="replace").splitlines() if error.exists() else []
         headers = [i for i, line in enumerate(lines) if line.startswith("Failure # ")]
-        if headers:
+        if headers and index < len(labels):
             last = next((line.strip() for line in lines[headers[-1] + 1:] if line.strip()), "")
-            found.append({"trial": labels[_trial_index(trial_dir)], "failures": len(headers),
-                          "error": last, "finished": _finished(trial_dir)})
+            found.append({"trial": labels[index], "failures": len(headers), "error": last,
+                          "finished": _finished(reports)})
     return found
 
 
@@ -464,7 +662,7 @@ def save_weights(folder, state):
 def weights_file(run_ref):
     """The weights file saved by the current (complete) run of '<experiment>/<run name>'."""
     hint = f"run the config that produces {run_ref} (with save_weights: true, one trial) first"
-    run = current_run(results_dir() / run_ref)
+    run = check_home(results_dir() / run_ref)
     if run is None:
         raise ConfigError(f"no complete run of {run_ref} under {results_dir()}; {hint}")
     found = sorted(run.glob(f"*/checkpoint_*/{WEIGHTS_FILE}"))
@@ -475,7 +673,14 @@ def weights_file(run_ref):
 
 def load_weights(run_ref, member):
     """(weights, biases) of one member of the current run of '<experiment>/<run name>': lists over
-    layers of [out, in] / [1, out] tensors (None for a layer without bias)."""
+    layers of [out, in] / [1, out] tensors (None for a layer without bias). Loaded with weights_only,
+    so a planted file can hold data but never run code."""
     import torch
-    saved = torch.load(weights_file(run_ref), map_location="cpu")
-    return ([w[member] for w in saved["weights"]], [None if b is None else b[member] for b in saved["biases"]])
+    path = weights_file(run_ref)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        weights, biases = saved["weights"], saved["biases"]
+    except Exception as error:   # truncated, corrupt or not ours: pickle's, torch's, OS errors
+        raise ConfigError(f"{path}: unreadable saved weights ({last_line(error)}); run the config that produces "
+                          f"{run_ref} again") from None
+    return [w[member] for w in weights], [None if b is None else b[member] for b in biases]

@@ -10,6 +10,7 @@ allowed there. Validated member configs are plain dicts with every default fille
 """
 from dataclasses import dataclass
 from functools import lru_cache
+import importlib
 import json
 import math
 from pathlib import Path
@@ -29,8 +30,8 @@ from network import ACTIVATIONS, INITS
 from optim import OPTIMIZERS
 from rules import RULE_NAMES
 from streams import STREAMS, Number
-from utils import (ConfigError, apply_override, check_pack_axes, deep_merge, expand_variants,
-                   import_attribute, load_yaml, pack_trials, resolve_config_path, run_names)
+from utils import (OWN_NAME, REF_PATTERN, ConfigError, about, check_pack_axes, expand_variants,
+                   experiment_attribute, load_document, pack_trials, resolve_config_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +89,8 @@ def _title(name):
 
 def _by_name(models, own=None):
     """The type of a mapping whose `name` picks its model from `models` ({name: model}). With `own`,
-    a module:attribute name picks `own(name)`: a component an experiment defines itself."""
+    an experiments.<experiment>.<module>:<Class> name picks `own(name)`: a component an experiment
+    defines itself."""
     def pick(value, handler):
         name = value.get("name") if isinstance(value, dict) else None
         if own is not None and isinstance(name, str) and ":" in name:
@@ -98,7 +100,8 @@ def _by_name(models, own=None):
                 raise _error("name", str(error).split(": ", 1)[1]) from None
             return model.model_validate(value)
         if not (isinstance(name, str) and name in models):
-            allowed = f"allowed: {', '.join(models)}" + (", or module:attribute" if own else "")
+            allowed = (f"allowed: {', '.join(models)}"
+                       + (", or an experiment's own experiments.<experiment>.<module>:<Class>" if own else ""))
             raise _error("name", "missing; " + allowed if name is None else f"{name!r} is not allowed; {allowed}")
         return handler(value)
     union = Annotated[Union[tuple(models.values())], Field(discriminator="name")]
@@ -138,8 +141,9 @@ def _init_model(name, defaults):
 class PretrainedInit(Section):
     """Start from the final weights of an earlier run that kept them."""
     name: Literal["pretrained"] = Field(description="start from the weights a run saved")
-    run: str = Field(description="<experiment>/<run name> of a complete run with save_weights: true, "
-                                 "e.g. concept_drift/pretrain or concept_drift/pretrain-quick")
+    run: Annotated[str, Field(pattern=REF_PATTERN)] = Field(
+        description="<experiment>/<run name> of a complete run with save_weights: true, "
+                    "e.g. concept_drift/pretrain or concept_drift/pretrain-quick")
     member: Index = Field(0, description="which member of that run's trial")
 
 
@@ -156,11 +160,12 @@ INIT_MODELS = {**LAYER_INIT_MODELS, "pretrained": PretrainedInit}
 
 @lru_cache
 def _task_model(name):
-    """The `data` keys of a stream or task class (a registered name or module:attribute)."""
+    """The `data` keys of a stream or task class (a registered name or an experiment's own class)."""
     task = task_class(name)
     if not hasattr(task, "Config"):
         raise ConfigError(f"name: {name} has no `Config` (the pydantic model of its data keys)")
-    return _named(name, task.Config, "the stream or task (streams.STREAMS, or module:attribute)")
+    return _named(name, task.Config, "the stream or task (streams.STREAMS, or an experiment's own "
+                                     "experiments.<experiment>.<module>:<Class>)")
 
 
 class ConvLayerConfig(Section):
@@ -250,7 +255,8 @@ class SupervisedConfig(Section):
     rule: Literal[RULE_NAMES] = Field(description="the learning rule (rules.RULES)")
     seed: Index = Field(description="seeds the member's initial weights and data")
     data: _by_name({name: _task_model(name) for name in STREAMS}, own=_task_model) = Field(
-        description="the training stream: {name: <streams.STREAMS name or module:attribute>, <its keys>}")
+        description="the training stream: {name: <streams.STREAMS name, or an experiment's own "
+                    "experiments.<experiment>.<module>:<Class>>, <its keys>}")
     model: ModelConfig = Field(description="the network")
     pc: PCConfig = Field(PCConfig(), description="predictive coding's inference settings")
     bp: BPConfig = Field(BPConfig(), description="backpropagation's settings")
@@ -364,19 +370,28 @@ class Resources(Section):
     cpu: Annotated[Number, Field(ge=0)] = Field(1.0, description="CPUs per trial (also torch's threads)")
     gpu: Annotated[Number, Field(ge=0)] = Field(0.0, description="GPUs per trial (a fraction shares one)")
 
+    @model_validator(mode="after")
+    def _something(self):
+        if self.cpu == self.gpu == 0:
+            raise _error("cpu", "a trial must ask for some CPU or GPU (Ray cannot place a trial that asks "
+                                "for nothing); e.g. cpu: 1")
+        return self
+
 
 class Analysis(Section):
     """How analysis_v1.py plots the run."""
-    figure: str = Field(description="module:attribute of the figure function")
+    figure: str = Field(description="the figure function, experiments.<experiment>.<module>:<function> "
+                                    "(a function the experiment defines)")
 
 
 class Document(Section):
     """An experiment YAML: one run of a trainable over a grid of configs."""
     description: str = Field("", description="what the experiment shows")
     figures: list[str] = Field([], description="the paper panels it reproduces")
-    trainable: str = Field("supervised", description="a registered trainable (supervised) or "
-                                                     "module:attribute with `schema` and `packable`")
-    requires: list[Annotated[str, Field(pattern=r"^[^/]+/[^/]+$")]] = Field(
+    trainable: str = Field("supervised", description="a registered trainable (supervised) or an experiment's "
+                                                     "own experiments.<experiment>.<module>:<function> with "
+                                                     "`schema` and `packable`")
+    requires: list[Annotated[str, Field(pattern=REF_PATTERN)]] = Field(
         [], description="configs (<experiment>/<config>) whose runs this one needs: main.py runs each "
                         "first, with this run's profile, unless it has a complete run")
     stop: Stop = Field(description="when a trial ends")
@@ -388,6 +403,8 @@ class Document(Section):
         1, description="packs (members equal outside `pack`) trained one after another in one Ray trial: "
                        "fewer, larger trials cost less scheduling where every pack is small (a trial "
                        "resumes as a whole)")
+    max_grid_points: Count = Field(100_000, description="the most grid points the config may expand to, "
+                                                        "counted before they are made (raise it for a larger sweep)")
     report_every: Annotated[int, Field(ge=0)] = Field(0, description="iterations per Tune report (0: automatic)")
     checkpoint_every_s: Optional[Annotated[float, Field(ge=0)]] = Field(
         60.0, description="seconds between checkpoints of a running trial's state, each taken at the end of "
@@ -502,20 +519,30 @@ def _join(path, key):
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Trainable:
-    """What the loader needs of a trainable: where Ray finds it, its config model, its packable paths."""
+    """What the loader needs of a trainable: where Ray finds it (module:attribute, a registered or
+    checked name), its config model, its packable paths."""
     path: str
     schema: type
     packable: tuple
+
+    def function(self):
+        """The Ray trainable itself."""
+        module, attribute = self.path.split(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 TRAINABLES = {"supervised": Trainable("trainables:supervised", SupervisedConfig, PACKABLE)}
 
 
 def resolve_trainable(spec):
-    """A registered trainable (TRAINABLES) or module:attribute carrying `schema` and `packable`."""
+    """A registered trainable (TRAINABLES) or an experiment's own function carrying `schema` and
+    `packable` (utils.experiment_attribute)."""
     if spec in TRAINABLES:
         return TRAINABLES[spec]
-    trainable = import_attribute(spec, "trainable")
+    if ":" not in spec:
+        raise ConfigError(f"trainable: {spec!r} is not allowed; allowed: {', '.join(TRAINABLES)}, or an "
+                          "experiment's own experiments.<experiment>.<module>:<function>")
+    trainable = experiment_attribute(spec, "trainable", "function")
     schema = getattr(trainable, "schema", None)
     if not (isinstance(schema, type) and issubclass(schema, BaseModel) and hasattr(trainable, "packable")):
         raise ConfigError(f"trainable: {spec} needs a `schema` (a pydantic model of its config) "
@@ -525,46 +552,30 @@ def resolve_trainable(spec):
 
 @dataclass
 class Experiment:
-    """A validated experiment: the resolved document and the trials it expands to. `trainable` is
-    the module:attribute path of the Ray trainable."""
+    """A validated experiment: the resolved document, its trainable and the trials it expands to."""
     path: Path
     profile: str
     overrides: tuple
     doc: dict
-    trainable: str
+    trainable: Trainable
     trials: list
-
-    @property
-    def names(self):
-        return run_names(self.path, self.profile)
 
 
 def load_experiment(name, profile=None, overrides=()):
     """Load, merge, validate, expand and pack an experiment YAML; raises ConfigError on bad input."""
     path = resolve_config_path(name)
-    try:
+    with about(path):
         return _load(path, profile, tuple(overrides))
-    except ConfigError as error:
-        message = str(error)
-        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def _load(path, profile, overrides):
-    raw = load_yaml(path)
-    profiles = raw.get("profiles") or {}
-    if profile is not None:
-        if profile not in profiles:
-            raise ConfigError(f"profiles: no profile {profile!r}; available: {', '.join(profiles) or 'none'}")
-        raw = deep_merge(raw, profiles[profile])
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    doc = validate(Document, raw)
+    doc = validate(Document, load_document(path, profile, overrides))
     trainable = resolve_trainable(doc["trainable"])
     configs = [validate(trainable.schema, c, "config") for c in expand_variants(doc)]
     check_pack_axes(doc["pack"], trainable.packable)
     if doc["packs_per_trial"] > 1 and any(c.get("save_weights") for c in configs):
         raise ConfigError("packs_per_trial: a run that keeps its weights (save_weights) needs one pack a trial")
-    return Experiment(path, profile, overrides, doc, trainable.path,
+    return Experiment(path, profile, overrides, doc, trainable,
                       pack_trials(configs, doc["pack"], doc["max_members"], doc["packs_per_trial"]))
 
 
@@ -618,7 +629,7 @@ def _is_grid(value):
 _GRID = {"$ref": "#/$defs/Grid"}
 _OWN_TASK = {"type": "object", "description": "an experiment's own task: its Config (checked by "
              "main.py) says which other keys it takes",
-             "properties": {"name": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"}}}
+             "properties": {"name": {"type": "string", "pattern": "^" + OWN_NAME.pattern + "$"}}}
 
 
 def json_schema():

@@ -14,7 +14,8 @@ states), which torch.load reads back with weights_only=True, so a checkpoint nev
 """
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic_core import PydanticCustomError
 import torch
 
 from data_utils import DATASETS, SPLITS, load_dataset, one_hot, per_class_subset, random_label_permutation
@@ -176,23 +177,33 @@ class ImageClassification(Resumable):
             None, ge=1, description="mini-batches per iteration (null: one epoch over the pool)")
         drop_last: bool = Field(False, description="skip an epoch's last batch when it is smaller")
         target_off: Number = Field(0.0, description="target of the wrong classes: 0, or -1 for ±1 targets")
-        download: bool = Field(False, description="fetch missing files from the official source")
+
+        @model_validator(mode="before")
+        @classmethod
+        def _no_download(cls, value):
+            """Downloading was a data key once; it is main.py's --download now, which keeps the run's home."""
+            if isinstance(value, dict) and "download" in value:
+                raise PydanticCustomError("config", "{message}", {"key": "download", "message": (
+                    "downloading is not a config value: run main.py with --download to fetch missing files "
+                    "(the results keep their home)")})
+            return value
 
     @staticmethod
     def dims(cfg):
         return DATASETS[cfg["dataset"]].dims
 
     @staticmethod
-    def prepare(cfg):
-        """Load (or download) the data once before any trial starts, so problems surface early."""
+    def prepare(cfg, download=False):
+        """Load the data once before any trial starts (fetching missing files first if `download`), so
+        problems surface early."""
         for split in SPLITS:
-            load_dataset(cfg["dataset"], split, download=cfg["download"])
+            load_dataset(cfg["dataset"], split, download=download)
 
     def __init__(self, cfg, seeds, device, dtype):
         self.cfg, self.device, self.dtype = cfg, device, dtype
         self.num_members = len(seeds)
-        train = load_dataset(cfg["dataset"], "train", download=cfg["download"])
-        test = load_dataset(cfg["dataset"], "test", download=cfg["download"])
+        train = load_dataset(cfg["dataset"], "train")
+        test = load_dataset(cfg["dataset"], "test")
         self.x_train, self.y_train = train.x.to(device, dtype), train.y.to(device)
         self.x_test, self.y_test = test.x.to(device, dtype), test.y.to(device)
         self.num_outputs = self.dims(cfg)[1]

@@ -93,9 +93,10 @@ def supervised(trial, trials):
         tune.report(final, checkpoint=checkpoint)
 
 
-def prepare(members, resources, pending=frozenset()):
-    """Checks before any trial starts: the device fits the resources, the data is at hand and saved
-    weights exist (except those of `pending` runs, which main.py produces first)."""
+def prepare(members, resources, pending=frozenset(), download=False):
+    """Checks before any trial starts: the device fits the resources, the data is at hand (fetched
+    first if `download` and the task can) and saved weights exist (except those of `pending` runs,
+    which main.py produces first)."""
     first = members[0]
     if first["device"] == "cuda" and not resources["gpu"]:
         raise ConfigError(f"config.device: cuda, but resources_per_trial.gpu is 0, so no trial gets a GPU; "
@@ -103,7 +104,7 @@ def prepare(members, resources, pending=frozenset()):
     task = engine.task_class(first["data"]["name"])
     try:
         if hasattr(task, "prepare"):
-            task.prepare(first["data"])
+            task.prepare(first["data"], download)
         # building the task checks e.g. that there are enough images per class, up front
         task(first["data"], [m["seed"] for m in members], "cpu", torch.float32)
     except (OSError, ValueError) as error:   # missing, truncated or corrupt files; impossible subsets

@@ -1,14 +1,23 @@
-"""Generic config utilities: YAML files, merging, overrides, grid expansion, packing, seeds.
+"""Generic config utilities: YAML files, merging, overrides, grid expansion, packing, seeds, and
+the names by which a config may point at an experiment's own code.
 
-A YAML experiment is data: read with yaml.safe_load, merged with a profile and with `-o` overrides,
-expanded over its `grid_search` axes and grouped into trials whose members differ only in the
-`pack` axes. What the keys mean and how they are checked is schema.py's business.
+A YAML experiment is data: read as plain YAML (its nesting and size limited before anything is built,
+a key given twice refused), merged with a profile and with `-o` overrides, expanded over its
+`grid_search` axes (counted before they are built) and grouped into trials whose members differ only
+in the `pack` axes. What the keys mean and how they are checked is schema.py's business.
 """
+import ast
+import contextlib
 import copy
+import functools
+import hashlib
 import importlib
 import itertools
 import json
+import math
+import os
 from pathlib import Path
+import re
 import zlib
 
 import numpy as np
@@ -16,6 +25,10 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+YAML_MAX_DEPTH = 64          # nesting of mappings and lists in a YAML file or -o value
+YAML_MAX_VALUES = 100_000    # values (scalars, mappings, lists) of one, its aliases expanded
+# <experiment>/<config> (requires:) or <experiment>/<run name> (a pretrained init's run): plain names
+REF_PATTERN = r"^[A-Za-z0-9_][\w.-]*/[A-Za-z0-9_][\w.@+-]*$"
 
 
 class ConfigError(ValueError):
@@ -32,6 +45,16 @@ def _fail(path, message):
     raise ConfigError(f"{path}: {message}")
 
 
+@contextlib.contextmanager
+def about(path):
+    """A ConfigError raised in the block names the file `path` first (unless it does already)."""
+    try:
+        yield
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
 def _join(path, key):
     return f"{path}.{key}" if path else str(key)
 
@@ -41,22 +64,42 @@ def _join(path, key):
 # ---------------------------------------------------------------------------------------------
 def resolve_config_path(name):
     """A YAML path, or the original shorthand `<experiment>/<config>` under experiments/."""
-    path = Path(name)
-    if path.is_file():
-        return path.resolve()
+    name = str(name)
     short = EXPERIMENTS_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
-    if short.is_file():
+    try:
+        for path in (Path(name), short):
+            if path.is_file():
+                return path.resolve()
+    except OSError as error:   # e.g. a name longer than the file system allows
+        raise ConfigError(f"{printable(name[:80])}: not a readable file name ({error.strerror})") from None
+    return project_config(name)
+
+
+def project_config(ref):
+    """The YAML of `<experiment>/<config>` under experiments/ (never a file elsewhere: a config's
+    `requires` and a run's producer name the project's own configs only)."""
+    short = EXPERIMENTS_DIR / (ref if ref.endswith(".yaml") else f"{ref}.yaml")
+    if re.fullmatch(REF_PATTERN, ref.removesuffix(".yaml")) and short.is_file():
         return short.resolve()
     folder = short.parent
     known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
     hint = f"; configs in {folder}: {', '.join(known)}" if known else ""
-    raise ConfigError(f"{name}: no such file (also looked for {short}){hint}")
+    raise ConfigError(f"{printable(ref)}: no such file (also looked for {printable(short)}){hint}")
 
 
-def run_names(path, profile=None):
-    """(experiment, run name) for a YAML: its folder name and its stem, plus `-<profile>`."""
-    path = Path(path)
-    return path.parent.name, path.stem + (f"-{profile}" if profile else "")
+def config_names(path):
+    """(experiment, config name) of a YAML, the start of its run home's path: the folder and stem of
+    experiments/<experiment>/<config>.yaml; for any other file, its folder and stem with `@` and 12
+    hex digits of a hash of its content, so that no file elsewhere shares a home with the project's
+    configs or with a different file."""
+    path = Path(path).resolve()
+    if path.parent.parent == EXPERIMENTS_DIR:
+        return path.parent.name, path.stem
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    return path.parent.name or "_", f"{path.stem}@{digest}"
 
 
 def deep_merge(base, overrides):
@@ -77,12 +120,10 @@ def apply_override(doc, assignment):
         raise ConfigError(f"-o {assignment}: expected key.path=value")
     key, raw = assignment.split("=", 1)
     try:
-        value = yaml.safe_load(raw)
+        value = parse_yaml(raw, f"-o {key}")
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"-o {assignment}: the value is not valid YAML ({getattr(error, 'problem', error)}"
-                          f"{where}); write YAML data, quoted for the shell, e.g. -o 'key=[1, 2]'") from None
+        raise ConfigError(f"-o {assignment}: the value is not valid YAML ({yaml_problem(error)}); write YAML "
+                          "data, quoted for the shell, e.g. -o 'key=[1, 2]'") from None
     if not key.strip() or "" in key.strip().split("."):
         raise ConfigError(f"-o {assignment}: expected key.path=value with a non-empty key path")
     parts = key.strip().split(".")
@@ -104,14 +145,97 @@ def apply_override(doc, assignment):
 
 
 def load_yaml(path):
+    """The mapping a YAML file holds (parse_yaml); a ConfigError naming the file otherwise."""
     try:
-        with open(path) as f:
-            doc = yaml.safe_load(f)
+        doc = parse_yaml(Path(path).read_text(), path)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read it ({last_line(error)})") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return doc
+
+
+def load_document(path, profile=None, overrides=()):
+    """The experiment YAML at `path` merged with its profile `profile` and the `-o` overrides (in
+    their order), not validated yet."""
+    raw = load_yaml(path)
+    profiles = raw.get("profiles") or {}
+    if profile is not None:
+        if not isinstance(profiles, dict) or profile not in profiles:
+            available = ", ".join(map(str, profiles)) if isinstance(profiles, dict) else ""
+            raise ConfigError(f"profiles: no profile {profile!r}; available: {available or 'none'}")
+        if not isinstance(profiles[profile], dict):
+            raise ConfigError(f"profiles.{profile}: expected a mapping of the entries it changes")
+        raw = deep_merge(raw, profiles[profile])
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return raw
+
+
+def parse_yaml(text, where):
+    """The data of a YAML text, as yaml.safe_load reads it, except that a key given twice in a
+    mapping is an error, and text nested deeper than YAML_MAX_DEPTH or holding more than
+    YAML_MAX_VALUES values with its aliases expanded is refused before anything is built (an alias
+    bomb of a few hundred bytes would expand to billions); `where` names the text in the error."""
+    _check_shape(text, where)
+    return yaml.load(text, Loader=_Loader)
+
+
+def yaml_problem(error):
+    """What a YAML error says is wrong, and where (line and column), in one line."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return " ".join(str(getattr(error, "problem", None) or error).split()) + where
+
+
+def _check_shape(text, where):
+    """Refuse YAML too deep or too large, from the parser's events: an anchored node's size is
+    counted once, and each alias to it adds that size (`sizes` also records the size of the last
+    node without an anchor, under None, which no alias names)."""
+    open_nodes, sizes, count = [], {}, 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            count += sizes.get(event.anchor, 1)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_nodes.append((event.anchor, count))
+            count += 1
+            if len(open_nodes) > YAML_MAX_DEPTH:
+                raise ConfigError(f"{where}: nested more than {YAML_MAX_DEPTH} levels deep (line "
+                                  f"{event.start_mark.line + 1}); at most {YAML_MAX_DEPTH} (utils.YAML_MAX_DEPTH: "
+                                  "raise it there for a config that needs more)")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start = open_nodes.pop()
+            sizes[anchor] = count - start
+        elif isinstance(event, yaml.ScalarEvent):
+            sizes[event.anchor] = 1
+            count += 1
+        if count > YAML_MAX_VALUES:
+            raise ConfigError(f"{where}: more than {YAML_MAX_VALUES:,} values once its aliases are expanded; "
+                              f"at most {YAML_MAX_VALUES:,} (utils.YAML_MAX_VALUES: raise it there for a "
+                              "config that needs more)")
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load's loader, refusing a mapping that gives a key twice (the later would silently
+    win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":   # `<<: *defaults` merges, then keys override
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:   # an unhashable key: SafeLoader's own error follows
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"found the key {key!r} twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +246,7 @@ def expand_grid(node, path=""):
     {grid_search: {range: [start, stop(, step)]}} stands for the integers of Python's range."""
     if isinstance(node, dict):
         if set(node) == {"grid_search"}:
-            options = grid_values(node["grid_search"], _join(path, "grid_search"))
+            options = grid_axis(node["grid_search"], _join(path, "grid_search"))
             return [v for option in options for v in expand_grid(option, path)]
         keys = list(node)
         choices = [expand_grid(node[k], _join(path, k)) for k in keys]
@@ -133,24 +257,49 @@ def expand_grid(node, path=""):
     return [node]
 
 
-def grid_values(options, path):
-    """The values of a grid axis: a non-empty list, or {range: [start, stop(, step)]} of integers."""
+def grid_size(node, path=""):
+    """How many values expand_grid(node) gives, counted without making them."""
+    if isinstance(node, dict):
+        if set(node) == {"grid_search"}:
+            options = grid_axis(node["grid_search"], _join(path, "grid_search"))
+            return _length(options) if isinstance(options, range) else sum(grid_size(o, path) for o in options)
+        return math.prod(grid_size(value, _join(path, key)) for key, value in node.items())
+    if isinstance(node, list):
+        return math.prod(grid_size(value, f"{path}[{i}]") for i, value in enumerate(node))
+    return 1
+
+
+def grid_axis(options, path):
+    """The values of a grid axis: a non-empty list, or for {range: [start, stop(, step)]} of
+    integers a non-empty range."""
     if isinstance(options, dict) and set(options) == {"range"}:
         bounds = options["range"]
         if not (isinstance(bounds, list) and 2 <= len(bounds) <= 3
                 and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)):
             _fail(_join(path, "range"), f"expected [start, stop] or [start, stop, step] of integers, got {bounds!r}")
-        options = list(range(*bounds)) if bounds[2:] != [0] else []
-    if not isinstance(options, list) or not options:
+        options = range(*bounds) if bounds[2:] != [0] else []
+    if not isinstance(options, (list, range)) or not _length(options):
         _fail(path, "expected a non-empty list of values, or {range: [start, stop(, step)]}")
     return options
 
 
+def _length(values):
+    """len() of a list or range, also of a range longer than len() can count."""
+    if isinstance(values, range):
+        return max(0, (values.stop - values.start + values.step - (1 if values.step > 0 else -1)) // values.step)
+    return len(values)
+
+
 def expand_variants(doc):
-    """The grid points of `config`, or the union over `variants` of the grids of config + variant."""
-    variants = doc["variants"] or [{}]
-    return [point for variant in variants
-            for point in expand_grid(deep_merge(doc["config"], variant), "config")]
+    """The grid points of `config`, or the union over `variants` of the grids of config + variant;
+    a ConfigError before any is made if they are more than `max_grid_points`."""
+    grids = [deep_merge(doc["config"], variant) for variant in doc["variants"] or [{}]]
+    points, limit = sum(grid_size(grid, "config") for grid in grids), doc["max_grid_points"]
+    if points > limit:
+        raise ConfigError(f"config: {points:,} grid points, more than max_grid_points ({limit:,}); make the grid "
+                          f"smaller, or raise the limit (max_grid_points: {points} in the YAML, or "
+                          f"-o max_grid_points={points})")
+    return [point for grid in grids for point in expand_grid(grid, "config")]
 
 
 def _without(config, paths):
@@ -215,23 +364,80 @@ def flatten(config, prefix=""):
 
 
 # ---------------------------------------------------------------------------------------------
-# Components by name, seeds
+# An experiment's own code by name, seeds
 # ---------------------------------------------------------------------------------------------
-def import_attribute(spec, what):
-    """`module:attribute` -> the object (a clear ConfigError if either is missing)."""
-    if ":" not in spec:
-        raise ConfigError(f"{what}: {spec!r} is neither a registered name nor module:attribute")
-    module_name, attribute = spec.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"{what}: cannot import {module_name!r} ({error})") from None
-    if not hasattr(module, attribute):
-        raise ConfigError(f"{what}: module {module_name!r} has no attribute {attribute!r}")
-    return getattr(module, attribute)
+OWN_NAME = re.compile(r"experiments\.([A-Za-z]\w*)\.([A-Za-z]\w*):([A-Za-z]\w*)", re.ASCII)
+DEFINITIONS = {"class": ast.ClassDef, "function": ast.FunctionDef}
+
+
+@functools.cache
+def experiment_attribute(spec, what, kind):
+    """The class or function (`kind`) that experiments/<experiment>/<module>.py defines, named
+    `experiments.<experiment>.<module>:<name>` in a config (`what` says where). The name is checked
+    against that file's source, for a top-level `class <name>` or `def <name>`, before the module is
+    imported: a config can name the project's experiment code, and nothing else runs because of it.
+    A ConfigError otherwise."""
+    match = OWN_NAME.fullmatch(spec) if isinstance(spec, str) else None
+    expected = f"experiments.<experiment>.<module>:<{kind} name>, a {kind} an experiment defines"
+    if match is None:
+        raise ConfigError(f"{what}: {spec!r} is not allowed; expected {expected}")
+    experiment, module, name = match.groups()
+    source = EXPERIMENTS_DIR / experiment / f"{module}.py"
+    if not (source.is_file() and (source.parent / "__init__.py").is_file()):
+        raise ConfigError(f"{what}: {spec}: the project has no experiment module {source}; expected {expected}")
+    defined = _defined(source, kind)
+    if name not in defined:
+        raise ConfigError(f"{what}: {spec}: {source} defines no {kind} {name!r}; its {kind}s: "
+                          f"{', '.join(defined) or 'none'}")
+    return getattr(importlib.import_module(f"experiments.{experiment}.{module}"), name)
+
+
+def _defined(source, kind):
+    """The public classes or functions (`kind`) defined at the top level of a Python file."""
+    tree = ast.parse(source.read_text(), str(source))
+    return [node.name for node in tree.body if isinstance(node, DEFINITIONS[kind]) and not node.name.startswith("_")]
 
 
 def derive_seed(seed, stream):
     """An independent 63-bit seed for a named random stream ('init', 'data', ...) of a member."""
     state = np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(2, np.uint32)
     return int(state[0]) << 31 ^ int(state[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# What the command lines print
+# ---------------------------------------------------------------------------------------------
+def printable(text):
+    """`text` with its control characters escaped (\\n, \\x1b, ...): a message stays one line and
+    cannot move the cursor or recolour the terminal, whatever a file name or key holds."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+class ReaderGone:
+    """A text stream (stdout) that drops what it cannot write once its reader has gone, e.g. in
+    `main.py --dry-run | head -1`, instead of raising BrokenPipeError: from then on it writes to
+    /dev/null, and the command goes on and ends as it would have."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._to_null()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._to_null()
+
+    def _to_null(self):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self.stream.fileno())
+        os.close(null)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)

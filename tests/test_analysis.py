@@ -1,11 +1,12 @@
 """analysis_v1.py on runs written by hand: it reads run.json and the rows only, refuses unfinished runs
-unless --partial, and turns a bad `analysis.figure` into one line."""
+unless --partial, and turns a bad `analysis.figure` of the YAML into one line."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import analysis_v1
 import results
@@ -65,15 +66,30 @@ def test_no_results_is_one_line_saying_to_run_main_first(home, capsys):
     assert code == 2 and err.count("\n") == 1 and f"no results at {home}" in err
 
 
+def yaml_with_figure(tmp_path, figure):
+    """fig3a.yaml, copied elsewhere with `analysis` naming `figure` (None: no analysis section)."""
+    doc = yaml.safe_load(FIG3A.read_text())
+    doc["analysis"] = figure and {"figure": figure}
+    config = tmp_path / "interference" / "fig3a.yaml"
+    config.parent.mkdir()
+    config.write_text(yaml.safe_dump(doc))
+    return config
+
+
 @pytest.mark.parametrize("figure, problem", [
-    (None, "missing"),
-    ("no_such_module:figure", "cannot import"),
-    ("analysis_utils:no_such_figure", "has no attribute"),
-    ("analysis_utils:RULE_ORDER", "is not a function"),
-    ("analysis_utils:rule_label", "returned DataFrame, not a list of analysis_utils.Panel"),
+    (None, "analysis.figure: missing; name the figure function, experiments.<experiment>.<module>:<function>"),
+    ("subprocess:check_call", "analysis.figure: 'subprocess:check_call' is not allowed; expected experiments."),
+    ("experiments.interference.figures:no_such_figure", "figures.py defines no function 'no_such_figure'; its "
+                                                        "functions: source_data, output_space, dips, fig3a, fig3d"),
+    ("experiments.interference.figures:PAPER_DIP", "defines no function 'PAPER_DIP'"),
+    ("experiments.interference.figures:source_data", "analysis.figure: experiments.interference.figures:source_data "
+                                                     "returned DataFrame, not a list of analysis_utils.Panel"),
 ])
-def test_a_bad_analysis_figure_is_one_line_naming_the_file_and_key(home, capsys, figure, problem):
-    run = write_run(home, TRIALS, results.COMPLETE, figure=figure)
-    code, _, err = analyse(capsys)
+def test_a_bad_analysis_figure_in_the_yaml_is_one_line_naming_the_file_and_key(home, tmp_path, capsys, figure,
+                                                                                problem):
+    config = yaml_with_figure(tmp_path, figure)
+    write_run(results.run_home(config), TRIALS, results.COMPLETE)
+    code = analysis_v1.main(["-c", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    assert f"{run / 'run.json'} (from {FIG3A}): analysis.figure" in err and problem in err
+    assert err.startswith(f"error: {config}: ") and problem in err

@@ -11,11 +11,16 @@ Ray's token authentication on (RAY_AUTH_MODE=token), the token made as an operat
 cluster (module-scoped fixture) serves every test; each runs main.py (or a job) from ns1:
 
 - main.py with `--address`: the driver runs in ns1, next to the head;
-- `ray job submit --runtime-env runtime_envs/cpu.yaml` to the head's job server (its dashboard, on
-  the head's namespace address): the driver is the job's entrypoint on the head, and main.py takes
-  the job's runtime env (working_dir upload, RESULTS_DIR) instead of passing its own;
+- `ray job submit` with runtime_envs/cpu.yaml and this checkout's git revision (what
+  runtime_envs/with_revision.py prints) to the head's job server (its dashboard, on the head's
+  namespace address): the driver is the job's entrypoint on the head, and main.py takes the job's
+  runtime env (working_dir upload, RESULTS_DIR under the Ray user's home) instead of passing its own;
+  the run records the revision and the config's path in the project, and analysis_v1.py on the head
+  plots it;
 - without the token, or with a wrong one, the job API and the cluster refuse a client (main.py
-  says so in one line, exit 2, and starts no run);
+  says so in exactly one line, exit 2, and starts no run);
+- the token file is private (mode 600) when made as README.md says, and the head's GCS port listens
+  on every interface whatever --node-ip-address says (so a firewall, not that flag, keeps it private);
 - Ctrl-C (SIGINT to the driver's process group) in the middle of a sweep stops it cleanly (exit 1,
   no traceback, the run recorded as not complete); `--resume` then finishes it, rerunning only the
   interrupted trial;
@@ -48,9 +53,9 @@ import tempfile
 import time
 
 import pytest
-import yaml
 
 from results import current_run, load_rows, read_info, run_home, runs, trial_nodes, trial_states
+import runtime_envs.with_revision
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]   # `-m "not slow"` skips it with the other Ray runs
 
@@ -210,6 +215,11 @@ class Cluster:
         """The addresses of the nodes the fixture starts (head and worker), sorted."""
         return sorted(self.ip[:2])
 
+    @property
+    def home(self):
+        """The HOME of the user running Ray here: a folder of this test's own."""
+        return self.tmp / "home"
+
     def env(self, **extra):
         """The environment of a process that holds the cluster's token (by its file)."""
         return _env(RAY_AUTH_TOKEN_PATH=str(self.token_file), **extra)
@@ -238,12 +248,11 @@ class Cluster:
             self.exec(i, ["ip", "link", "set", ns, "up"])
 
     def make_token(self):
-        """The cluster's token, made as README.md tells an operator to (`ray get-auth-token
-        --generate` writes ~/.ray/auth_token), in a HOME of this test's own."""
-        home = self.tmp / "home"
-        home.mkdir(mode=0o700)
-        result = _run([RAY, "get-auth-token", "--generate"], env=_env(HOME=str(home)))
-        self.token_file = home / ".ray" / "auth_token"
+        """The cluster's token, made as README.md tells an operator to (`(umask 077; ray get-auth-token
+        --generate)` writes ~/.ray/auth_token, mode 600), in a HOME of this test's own."""
+        self.home.mkdir(mode=0o700)
+        result = _run(["sh", "-c", f"umask 077 && exec {RAY} get-auth-token --generate"], env=_env(HOME=str(self.home)))
+        self.token_file = self.home / ".ray" / "auth_token"
         assert self.token_file.read_text().strip() == result.stdout.strip() != ""
         return result.stdout.strip()
 
@@ -251,7 +260,7 @@ class Cluster:
         self.token = self.make_token()
         # As if the venv were activated: a job's entrypoint `python ...` is looked up on the PATH
         # that `ray start` had on the head (else e.g. a system python without torch runs main.py).
-        env = self.env(PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)]))
+        env = self.env(PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)]), HOME=str(self.home))
         self.exec(self.HEAD, [RAY, "start", "--head", "--node-ip-address", self.ip[self.HEAD],
                               "--port", HEAD_PORT, "--temp-dir", self.tmp / "head", "--num-cpus", "0",
                               "--include-dashboard=true", "--dashboard-host", self.ip[self.HEAD],
@@ -259,7 +268,7 @@ class Cluster:
         self.start_worker(self.WORKER)
 
     def start_worker(self, index):
-        env = self.env(PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)]))
+        env = self.env(PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)]), HOME=str(self.home))
         self.exec(index, [RAY, "start", "--address", self.address, "--node-ip-address", self.ip[index],
                           "--temp-dir", self.tmp / f"node{index}", "--num-cpus", "1", *self._common()],
                   env=env)
@@ -398,17 +407,16 @@ def test_main_on_two_node_cluster(cluster, tmp_path):
     assert cluster.alive_nodes(want=2) == cluster.nodes
 
 
+@pytest.mark.security
 def test_job_submit_on_two_node_cluster(cluster, tmp_path):
-    """`ray job submit` with runtime_envs/cpu.yaml and the token, as runtime_envs/README.md says."""
+    """`ray job submit` with runtime_envs/cpu.yaml, this checkout's revision and the token, as
+    runtime_envs/README.md says; then the results are analysed on the head."""
     nodes = cluster.alive_nodes(want=2)
     assert nodes == cluster.nodes, f"expected both nodes alive, got {nodes}\n{cluster.log_tail()}"
 
-    # cpu.yaml as it is, except RESULTS_DIR: this test's directory instead of the head's /tmp.
-    results = tmp_path / "results"
-    runtime_env = yaml.safe_load((PROJECT_ROOT / "runtime_envs" / "cpu.yaml").read_text())
-    runtime_env["env_vars"]["RESULTS_DIR"] = str(results)
-    runtime_env_file = tmp_path / "runtime_env.yaml"
-    runtime_env_file.write_text(yaml.safe_dump(runtime_env))
+    # cpu.yaml as it is: RESULTS_DIR is under the HOME of the user running Ray (this test's own).
+    results = cluster.home / "prospective-configuration" / "results"
+    runtime_env = runtime_envs.with_revision.with_revision(PROJECT_ROOT / "runtime_envs" / "cpu.yaml")
 
     job_id = f"rtjob_{secrets.token_hex(4)}"
     entrypoint = ["python", "main.py", *QUICK]
@@ -417,7 +425,7 @@ def test_job_submit_on_two_node_cluster(cluster, tmp_path):
     try:   # waits for the job's end, streaming its output; exits 1 if the job FAILED
         submit = cluster.exec(
             cluster.HEAD, [RAY, "job", "submit", "--address", cluster.dashboard, "--submission-id", job_id,
-                           "--runtime-env", runtime_env_file, "--", *entrypoint],
+                           "--runtime-env-json", json.dumps(runtime_env), "--", *entrypoint],
             cwd=PROJECT_ROOT, env=_env(RAY_AUTH_TOKEN=cluster.token), timeout=MAIN_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as error:   # the job itself ends in the fixture teardown
         streamed = error.stdout or b""
@@ -430,16 +438,27 @@ def test_job_submit_on_two_node_cluster(cluster, tmp_path):
         f"job {job_id}: {status}, `ray job submit` exited {submit.returncode}\n{output}\n" \
         f"{cluster.log_tail()}"
 
-    run_path = current_run(results / "interference" / "fig3a-quick")
+    home = results / "interference" / "fig3a-quick"
+    run_path = current_run(home)
     rows = load_rows(run_path)
     assert len(rows) == EXPECTED_ROWS, output
     summary = read_info(run_path)
     assert summary["rows"] == EXPECTED_ROWS and summary["failed_trials"] == [], summary
+    # Provenance: the revision submitted, and the config's path in the project (not in Ray's cache).
+    assert summary["git_revision"] == runtime_env["env_vars"]["GIT_REVISION"] != ""
+    assert summary["config_file"] == "experiments/interference/fig3a.yaml"
+    assert all(path.stat().st_mode & 0o777 == 0o700 for path in (home.parent, home, run_path))
 
     worker = cluster.ip[cluster.WORKER]
     trial_ips = trial_nodes(run_path)
     assert len(trial_ips) == 2 and all(ips == {worker} for ips in trial_ips.values()), \
         f"trials did not all run on the worker node {worker}: {trial_ips}"
+
+    # On the head, in a checkout of the same revision: the analysis of the job's results.
+    analysed = _run([sys.executable, "analysis_v1.py", *QUICK, "--out", tmp_path / "figures"], cwd=PROJECT_ROOT,
+                    env={**os.environ, "RESULTS_DIR": str(results)}, check=False)
+    assert analysed.returncode == 0 and f"results: {run_path}" in analysed.stdout, analysed.stderr
+    assert (tmp_path / "figures" / "fig3a-quick.png").stat().st_size > 0
 
 
 def test_without_the_token_the_job_api_and_the_cluster_refuse_a_client(cluster, tmp_path):
@@ -469,11 +488,27 @@ def test_without_the_token_the_job_api_and_the_cluster_refuse_a_client(cluster, 
         refused = cluster.exec(
             cluster.HEAD, [sys.executable, "main.py", *QUICK, "--address", cluster.address], cwd=PROJECT_ROOT,
             env={**env, "RESULTS_DIR": str(results), "RAY_gcs_server_port_wait_time_s": "2"}, check=False)
-        error = refused.stderr.strip().splitlines()
-        assert refused.returncode == 2 and "Traceback" not in refused.stderr and error and \
-            error[-1].startswith(f"error: Ray cluster {cluster.address}: refused this driver") and \
-            "RAY_AUTH_TOKEN_PATH" in error[-1], refused.stdout + refused.stderr
+        error = refused.stderr.splitlines()
+        assert refused.returncode == 2 and len(error) == 1 and \
+            error[0].startswith(f"error: Ray cluster {cluster.address}: refused this driver") and \
+            "RAY_AUTH_TOKEN_PATH" in error[0], refused.stdout + refused.stderr
         assert not results.exists()   # nothing was started or written
+
+
+@pytest.mark.security
+def test_the_token_file_is_private_and_the_gcs_port_listens_on_every_interface(cluster):
+    """README.md's claims: the token made as it says is mode 600; the head's GCS port (6379) listens on
+    every interface of the head although `ray start` was given --node-ip-address, so only a firewall
+    keeps it private (the job API listens on --dashboard-host alone)."""
+    assert cluster.token_file.stat().st_mode & 0o777 == 0o600
+    assert cluster.token_file.parent.stat().st_mode & 0o777 == 0o700
+    sockets = [line.split()[3] for line in cluster.exec(cluster.HEAD, ["ss", "-Hltn"]).stdout.splitlines()
+               if line.strip()]   # the local address:port of each listening TCP socket in the head's namespace
+
+    def listening_on(port):
+        return {address for address, found in (socket.rsplit(":", 1) for socket in sockets) if found == str(port)}
+    assert listening_on(HEAD_PORT) & {"0.0.0.0", "*", "[::]"}, sockets
+    assert listening_on(DASHBOARD_PORT) == {cluster.ip[cluster.HEAD]}, sockets
 
 
 def test_ctrl_c_stops_the_driver_cleanly_and_resume_finishes_the_sweep(cluster, tmp_path, monkeypatch):

@@ -120,18 +120,20 @@ def test_masks_and_fixed_layers_default_to_none_and_must_fit_the_layers(tmp_path
     assert "config.model.trainable: needs one entry per weight layer (2)" in message
 
 
-def test_a_task_given_as_module_attribute_is_checked_by_its_own_config(tmp_path):
+def test_an_experiments_own_task_is_checked_by_its_own_config(tmp_path):
+    task = "experiments.reversal.task:ReversalLearning"
     own = GOOD.replace("{name: fixed_pair, input: [[1.0]], target: [[0.0, 1.0]]}",
-                       "{name: 'streams:GaussianPair', input_size: 1, output_size: 2}")
+                       f"{{name: '{task}', trials: 8, trials_per_iteration: 8}}")
     data = load_experiment(str(write(tmp_path, own))).trials[0]["members"][0]["data"]
-    assert data == {"name": "streams:GaussianPair", "input_size": 1, "output_size": 2, "std": 1.0, "batch_size": 1}
-    assert "config.data.name: module 'streams' has no attribute 'Nope'" in error_of(
-        tmp_path, own.replace("GaussianPair", "Nope"))
+    assert (data["name"], data["trials"], data["criterion"]) == (task, 8, 4)   # its own keys, defaults filled in
+    assert "config.data.trials: must be >= 2, got 1" in error_of(tmp_path, own.replace("trials: 8", "trials: 1"))
+    assert "config.data.name: experiments.reversal.task:Nope: " in error_of(tmp_path, own.replace("Learning'", "Nope'")
+                                                                                .replace("ReversalNope", "Nope"))
 
 
-def test_a_trainable_given_as_module_attribute_needs_a_schema_and_packable_paths(tmp_path):
-    message = error_of(tmp_path, "trainable: 'utils:flatten'\n" + GOOD)
-    assert "trainable: utils:flatten needs a `schema`" in message
+def test_an_experiments_own_trainable_needs_a_schema_and_packable_paths(tmp_path):
+    message = error_of(tmp_path, "trainable: 'experiments.interference.figures:fig3a'\n" + GOOD)
+    assert "trainable: experiments.interference.figures:fig3a needs a `schema`" in message
 
 
 def test_a_missing_file_lists_the_configs_of_that_experiment():

@@ -178,14 +178,14 @@ def test_transitions_keep_the_normalisation_of_the_moment_they_were_stored(trunc
             seen.append(obs[k])
             expected_s = normalised(obs[k], seen)
             terminal = k == n - 1
-            # the next state: with the statistics so far, which include it only when it is terminal
-            expected_next = normalised(obs[k + 1], seen + [obs[k + 1]] if terminal else seen)
+            # the next state, the terminal one too: with the statistics so far, which exclude it
+            expected_next = normalised(obs[k + 1], seen)
             np.testing.assert_allclose(task.staging.s[:, k], [expected_s] * 2, atol=1e-12)
             np.testing.assert_allclose(task.staging.s_next[:, k], [expected_next] * 2, atol=1e-12)
             cut = terminal and not (truncate and bootstrap_truncated)
             assert task.staging.done[:, k].tolist() == [float(cut)] * 2
             assert task.staging.reward[:, k].tolist() == [k + 1.0] * 2
-        seen.append(obs[n])                                 # the terminal observation joined the statistics
+        seen.append(obs[n])                                 # then the terminal observation joins them
 
 
 def normalised(x, seen):
@@ -273,6 +273,21 @@ def test_packed_members_equal_members_run_alone(rule):
         columns = [c for c in alone.columns if c != "member"]
         pd.testing.assert_frame_equal(packed[packed["member"] == m][columns].reset_index(drop=True),
                                       alone[columns].reset_index(drop=True), rtol=1e-10)
+
+
+def test_a_run_continued_from_a_saved_state_equals_an_uninterrupted_one(monkeypatch):
+    """The state after `stop` episodes, through torch.save and a weights-only load as a checkpoint
+    travels: by then the buffers have wrapped and the exploration streams have refilled their blocks."""
+    from test_checkpoints import train as train_with_states, travelled
+    monkeypatch.setattr(Uniforms.__init__, "__defaults__", (2, 50))         # blocks of 50 draws
+    members = [member("pc", seed, 0.05, **SMALL) for seed in (0, 1)]
+    iterations, stop = 16, 11
+    whole, states = train_with_states(members, iterations, every_s=0)
+    before = whole[whole["iteration"] < stop]
+    assert before.groupby("member")["episode_length"].sum().min() > 2 * 50   # refilled, twice
+    assert before["loss"].gt(0).any()                                       # learned from the buffer
+    rest, _ = train_with_states(members, iterations, start=travelled(states[stop]))
+    assert rest.equals(whole[whole["iteration"] >= stop].reset_index(drop=True))
 
 
 class Failing(gym.Wrapper):
@@ -377,6 +392,36 @@ def test_the_figure_picks_the_best_stable_lr_and_plots_the_running_mean():
     assert pc_late[0].ours == pytest.approx(300.5) and pc_late[0].paper == "≈400–430"
     gap = [c for c in panels[0].comparisons if c.quantity == "Acrobot-v1 PC - BP late reward"]
     assert gap[0].ours == pytest.approx(100.0)
+
+
+def constant_runs(returns, episodes=300, rule="pc", env="CartPole-v1"):
+    """Rows of one (rule, env, lr): seed k returns returns[k] in every episode (its running mean too)."""
+    return pd.DataFrame([{"rule": rule, "data.env": env, "optimizer.lr": 0.01, "seed": k, "iteration": i,
+                          "episode_return": r, "diverged": False, "env_failed": 0.0}
+                         for k, r in enumerate(returns) for i in range(episodes)])
+
+
+def test_the_curves_band_is_the_68_percent_bootstrap_interval_of_the_seed_mean():
+    # The bootstrap distribution of a mean of n values has sd = population sd / sqrt(n) (~normal for
+    # n = 12): its 68% interval is mean +- 0.99 of that, a 95% one mean +- 1.96 of it.
+    returns = np.array([3.0, 7.5, 1.0, 9.0, 4.0, 6.5, 2.0, 8.0, 5.5, 4.5, 7.0, 3.5])
+    figure = figures.curves(constant_runs(returns))[0].figure
+    band = figure.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    sem = returns.std() / math.sqrt(len(returns))
+    lower, upper = (returns.mean() - band.min()) / sem, (band.max() - returns.mean()) / sem
+    assert 0.85 < lower < 1.15 and 0.85 < upper < 1.15, (lower, upper)
+
+
+def test_early_training_is_compared_at_the_published_episodes_and_the_first_to_reach_100():
+    ramp = constant_runs([0.0], episodes=1600)
+    ramp["episode_return"] = ramp["iteration"].astype(float)      # running mean: e/2, then e - 99.5
+    flat = constant_runs([50.0], episodes=1600, rule="bp")
+    numbers = {c.quantity: c.ours for c in figures.curves(pd.concat([ramp, flat]))[0].comparisons}
+    assert numbers["CartPole-v1 PC reward at episode 500"] == pytest.approx(400.5)
+    assert numbers["CartPole-v1 PC reward at episode 1500"] == pytest.approx(1400.5)
+    assert numbers["CartPole-v1 PC first episode with reward >= 100"] == 200   # 199 - 99.5 < 100
+    assert numbers["CartPole-v1 BP reward at episode 1000"] == pytest.approx(50.0)
+    assert math.isnan(numbers["CartPole-v1 BP first episode with reward >= 100"])
 
 
 # ---------------------------------------------------------------------------------------------

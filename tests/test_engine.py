@@ -17,6 +17,7 @@ import rules
 from rules import Rule
 from schema import SupervisedConfig, validate
 from utils import ConfigError
+import streams
 from streams import StreamConfig
 
 DT = torch.float64
@@ -222,14 +223,23 @@ class TwoArmedBandit:
         return {"choice": choice.to(values.dtype), "value": values}
 
 
+@pytest.fixture
+def bandit(monkeypatch):
+    """TwoArmedBandit registered as a stream: the engine finds a task by its registered name only."""
+    monkeypatch.setitem(streams.STREAMS, "two_armed_bandit", TwoArmedBandit)
+
+
 def bandit_member(seed, lr, rule="pc"):
-    return member_config(rule=rule, seed=seed, data={"name": "test_engine:TwoArmedBandit"},
-                         model={"sizes": [1, 2], "bias": False, "init": {"name": "constant", "value": 0.5}},
-                         optimizer={"lr": lr}, log=["loss"])
+    """A member config of the bandit: one validated for a stream of the same shapes, with the bandit's
+    `data` (the config the engine is handed)."""
+    member = member_config(rule=rule, seed=seed, data={"name": "gaussian_pair", "input_size": 1, "output_size": 2},
+                           model={"sizes": [1, 2], "bias": False, "init": {"name": "constant", "value": 0.5}},
+                           optimizer={"lr": lr}, log=["loss"])
+    return dict(member, data={"name": "two_armed_bandit", "rewards": [1.0, 0.0]})
 
 
 @pytest.mark.parametrize("rule", ["pc", "bp"])
-def test_a_closed_loop_task_learns_only_the_chosen_output_and_packs_like_members_alone(rule):
+def test_a_closed_loop_task_learns_only_the_chosen_output_and_packs_like_members_alone(bandit, rule):
     members = [bandit_member(seed, lr, rule) for seed, lr in [(0, 0.1), (1, 0.3), (2, 0.2)]]
     rows, run = train_rows(members, iterations=20)
     for m, member in enumerate(members):

@@ -17,6 +17,7 @@ import main
 import progress
 import results
 import trainables
+import utils
 from schema import load_experiment
 from test_results import FIG3A, TRIALS, outputs, write_run, write_trial
 from utils import ConfigError
@@ -44,11 +45,11 @@ def tree(root):
 # Prerequisites
 # ---------------------------------------------------------------------------------------------
 def test_a_run_name_leads_to_the_yaml_and_profile_that_produce_it():
-    assert main.producer("concept_drift/pretrain-quick", DRIFT) == (PRETRAIN, "quick")
-    assert main.producer("concept_drift/pretrain", DRIFT) == (PRETRAIN, None)
-    assert main.producer("concept_drift/pretrain-nosuchprofile", DRIFT) is None
-    assert main.producer("concept_drift/pretrain-quick+0123abcd", DRIFT) is None   # overrides: no YAML alone
-    assert main.producer("nowhere/pretrain", DRIFT) is None
+    assert main.producer("concept_drift/pretrain-quick") == (PRETRAIN, "quick")
+    assert main.producer("concept_drift/pretrain") == (PRETRAIN, None)
+    assert main.producer("concept_drift/pretrain-nosuchprofile") is None
+    assert main.producer("concept_drift/pretrain-quick+0123abcd") is None   # overrides: no YAML alone
+    assert main.producer("nowhere/pretrain") is None
 
 
 def test_a_missing_prerequisite_is_planned_first_and_a_complete_one_is_reused(results_root):
@@ -96,7 +97,9 @@ def pretrained_pair(folder):
     return folder / "a.yaml"
 
 
-def test_prerequisites_that_need_each_other_are_a_cycle_named_in_one_line(tmp_path, results_root):
+def test_prerequisites_that_need_each_other_are_a_cycle_named_in_one_line(tmp_path, results_root, monkeypatch):
+    for module in (utils, main):   # the project's experiments are those in tmp_path: prerequisites come from there
+        monkeypatch.setattr(module, "EXPERIMENTS_DIR", tmp_path.resolve())
     with pytest.raises(ConfigError, match=r"prerequisites form a cycle: loop/a -> loop/b -> loop/a$"):
         main.plan(str(pretrained_pair(tmp_path / "loop")))
 

@@ -3,6 +3,7 @@ through real Ray, that no finished result is lost to an override run or a killed
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,11 +117,14 @@ def test_runs_are_kept_in_launch_order_and_the_pointer_names_the_current_one(res
     assert sorted(p.name for p in home.iterdir()) == sorted(["current", first.name, second.name])  # no temp file
 
 
-def test_a_current_pointer_to_a_removed_run_means_no_current_run(results_root):
+def test_a_current_pointer_to_a_removed_run_is_an_error_naming_it_and_the_complete_runs(results_root):
     home = results.run_home(FIG3A)
-    run = write_run(home, TRIALS, results.COMPLETE)
-    (run / "run.json").unlink()
-    assert results.current_run(home) is None
+    kept = write_run(home, TRIALS, results.COMPLETE)
+    removed = write_run(home, TRIALS, results.COMPLETE)
+    shutil.rmtree(removed)
+    with pytest.raises(ConfigError, match=rf"^{home / 'current'}: names '{removed.name}', not a run folder of this "
+                                          rf"home; its complete runs: {kept.name}; write the name"):
+        results.current_run(home)
 
 
 @pytest.mark.parametrize("statuses, resumed", [

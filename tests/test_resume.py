@@ -2,7 +2,8 @@
 
 The run is killed at a state that does not depend on the machine's speed: six fast trials have
 finished and the one slow trial, last in the grid (PC with 30x the inference steps), has reported
-its first of 16 iterations but not its last.
+its first of 16 iterations but not its last. One finished trial's record is then cut short, as a
+full disk or a crash leaves it: --resume runs that trial again too.
 """
 import os
 import signal
@@ -30,6 +31,16 @@ def killed_part_way(run):
     return SLOW in states and sum(done for label, (_, done, _) in states.items() if label != SLOW) == FAST
 
 
+def cut_short(run, label):
+    """Cut the end off the record (result.json) of the run's trial `label`; returns its folder."""
+    labels = results.read_info(run)["trial_labels"]
+    [trial_dir] = [d for d in run.glob("trial_*") if labels[results._trial_index(d)] == label]
+    record = trial_dir / "result.json"
+    record.write_bytes(record.read_bytes()[:-40])
+    return trial_dir
+
+
+@pytest.mark.security
 def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
     # Tune writes the trial records beside Ray's session and copies them into the run folder with its
@@ -47,16 +58,21 @@ def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(t
     [run] = results.runs(home)
     before = results.trial_states(run)
     assert not before[SLOW][1] and len(before) == FAST + 1, before
+    damaged = next(label for label in before if label != SLOW)
+    damaged_dir = cut_short(run, damaged)
 
     done = subprocess.run([sys.executable, "main.py", *ARGS, "--resume"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming the unfinished run {run}" in done.stdout
+    assert f"{damaged_dir / 'result.json'}: damaged trial record" in done.stderr
     assert results.runs(home) == [run] and results.current_run(home) == run
     after = results.trial_states(run)
-    assert {label: after[label] for label in before if label != SLOW} == {
-        label: state for label, state in before.items() if label != SLOW}   # finished trials untouched
+    assert {label: after[label] for label in before if label not in (SLOW, damaged)} == {
+        label: state for label, state in before.items() if label not in (SLOW, damaged)}   # finished: untouched
     assert after[SLOW][0] != before[SLOW][0] and after[SLOW][1:] == (True, 16)   # rerun from the start
+    assert after[damaged][0] != before[damaged][0] and after[damaged][1]         # the damaged one run again
+    assert (damaged_dir / "result.json.damaged").exists()
     rows = results.load_rows(run)
     assert len(rows) == (FAST + 1) * 6 * 16
     assert rows.groupby(["rule", "model.num_layers", "pc.T", "seed", "iteration"]).size().max() == 1

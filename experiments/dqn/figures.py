@@ -5,8 +5,10 @@ The paper's "episode reward" is the running mean of the last 200 episode returns
 (environment, rule) is the one whose running mean, averaged over all episodes and then over seeds, is
 highest; an lr where a member diverged or its environment failed is eligible only when every lr has
 such a member. Curves: every 100th episode at 10,000 episodes (one point in a hundred of the run), the
-mean over seeds with its 95% bootstrap interval, as the published panel.
+mean over seeds with its 68% bootstrap interval (about +-1 SEM), as the original's plots.
 """
+import math
+
 import matplotlib.pyplot as plt
 import seaborn as sns
 
@@ -21,6 +23,12 @@ ENVS = ["Acrobot-v1", "CartPole-v1", "MountainCar-v0"]     # the published panel
 PAPER_LATE = {"Acrobot-v1": ("≈-100…-115", "≈-160…-180"), "CartPole-v1": ("≈400–430", "≈300–370"),
               "MountainCar-v0": ("≈-180…-190", "≈-197…-200")}
 PAPER_PEAK = {"CartPole-v1": ("≈480", "≈370")}
+# Early training, read off the published CartPole curves pixel by pixel (every 100th episode):
+# the episode reward at an episode, and the first plotted episode where it reaches 100.
+PAPER_EARLY = {"CartPole-v1": {500: ("≈22", "≈47"), 1000: ("≈32", "≈73"), 1500: ("≈78", "≈93")}}
+PAPER_REACH = {"CartPole-v1": ("≈1,700", "≈1,600")}
+REACH = 100                       # the reward level whose first episode is compared
+BAND = ("ci", 68)                 # the original's error band: 68% bootstrap interval of the mean
 # The best lrs in units of 1e-4 (a summary prints three decimals): PC 0.005, BP 0.0005 on CartPole, ...
 PAPER_LR = {"Acrobot-v1": ("10", "10"), "CartPole-v1": ("50", "5"), "MountainCar-v0": ("50", "5–10")}
 
@@ -97,7 +105,7 @@ def curves(df):
     best, chosen, _ = best_runs(df)
     points = rule_label(plotted(best)).rename(columns={ENV: "env", LR: "lr", "iteration": "episode"})
     envs = envs_of(df)
-    fig, _ = per_env(points, envs, "episode", "Episode Reward", errorbar=("ci", 95), seed=0)
+    fig, _ = per_env(points, envs, "episode", "Episode Reward", errorbar=BAND, seed=0)
     fig.tight_layout()
     source = points[["env", "rule", "lr", "seed", "episode", "episode_return", "reward"]].reset_index(drop=True)
     return [Panel("fig4k", fig, source, comparisons(best, chosen, envs))]
@@ -109,6 +117,22 @@ def seed_mean_curve(best, rule, env):
     return rows.groupby("iteration")["reward"].mean()
 
 
+def first_reaching(curve, level):
+    """The first episode at which `curve` (indexed by episode) is at least `level`; NaN if never."""
+    reached = curve.index[curve >= level]
+    return float(reached[0]) if len(reached) else math.nan
+
+
+def early_comparisons(curve, env, rule, k):
+    """The reward at the published early episodes the run reached, and the first episode at REACH."""
+    out = [Comparison(f"{env} {rule.upper()} reward at episode {episode}", curve.loc[episode], paper[k])
+           for episode, paper in PAPER_EARLY.get(env, {}).items() if episode in curve.index]
+    if env in PAPER_REACH:
+        out.append(Comparison(f"{env} {rule.upper()} first episode with reward >= {REACH}",
+                              first_reaching(curve, REACH), PAPER_REACH[env][k]))
+    return out
+
+
 def comparisons(best, chosen, envs):
     out = []
     for env in envs:
@@ -118,6 +142,7 @@ def comparisons(best, chosen, envs):
             if curve.empty:
                 continue
             k = RULE_ORDER.index(rule.upper())
+            out += early_comparisons(curve, env, rule, k)
             late[rule] = curve.iloc[-max(1, int(len(curve) * LATE)):].mean()
             out.append(Comparison(f"{env} {rule.upper()} late reward (last 10% of episodes)", late[rule],
                                   PAPER_LATE.get(env, ("–", "–"))[k]))

@@ -19,10 +19,11 @@ Details the paper's numbers depend on (FIGURES.md, `dqn`):
 - done = terminated or truncated (the original's old gym API: a time-limit truncation cuts the
   bootstrap); `bootstrap_truncated: true` uses done = terminated.
 - Observations are normalised per member and dimension by a running mean and population std
-  (Welford), updated with each observation before its action is chosen and with the terminal next
-  observation. A transition is stored with the normalisation of the moment it was stored, so the
-  next state of a non-terminal step is normalised before its own observation joins the statistics.
-  Where a std is 0 (e.g. the first observation) the observation is only centred. Rewards are raw.
+  (Welford), updated with each observation before its action is chosen and, once the episode's last
+  transition is stored, with the terminal next observation. A transition is stored with the
+  normalisation of the moment it was stored, so every next state, the terminal one too, is
+  normalised before its own observation joins the statistics (as in the original). Where a std is 0
+  (e.g. the first observation) the observation is only centred. Rewards are raw.
 
 Random streams per member, from its seed (utils.derive_seed), so a seed is the same in every config
 and for both rules and packing never changes a member's results: "env" (the environment's first
@@ -42,6 +43,11 @@ member's episodes, and one failing member would stop them all; see README.md for
 per-step bookkeeping is numpy on preallocated arrays; the network sees one packed forward pass
 [M, 1, obs] per step; the replay buffer is a set of preallocated tensors [M, capacity, ...] that an
 episode's staged transitions enter in one indexed write.
+
+Checkpoints (`state_dict`, taken at the end of an iteration, when every episode has ended): the
+environments' random generators (the next reset draws from them), the normalisers, the exploration
+and replay streams and the replay buffers; numpy state travels as tensors and plain numbers, since a
+checkpoint is loaded weights-only. A run continued from one equals an uninterrupted run bit for bit.
 """
 from functools import lru_cache
 import warnings
@@ -76,6 +82,29 @@ def epsilon(cfg, episode):
     return max(cfg["epsilon_min"], cfg["epsilon_start"] - cfg["epsilon_decay"] * episode)
 
 
+def arrays_state(owner, names):
+    """Numpy attributes of `owner` as tensors (copies), for a checkpoint."""
+    return {name: torch.from_numpy(np.array(getattr(owner, name))) for name in names}
+
+
+def load_arrays(owner, state, names):
+    """Set numpy attributes of `owner` from `arrays_state`'s tensors (copies)."""
+    for name in names:
+        setattr(owner, name, state[name].numpy().copy())
+
+
+def generator_state(generator):
+    """A numpy generator's state as plain numbers (PCG64, numpy's and gymnasium's default)."""
+    return generator.bit_generator.state
+
+
+def generator_from(state):
+    """A numpy generator continuing from `generator_state`."""
+    generator = np.random.Generator(np.random.PCG64())
+    generator.bit_generator.state = state
+    return generator
+
+
 def td_targets(q_next, reward, done, gamma):
     """y = r + gamma * max_a' Q(s', a') * (1 - done): q_next [..., A], reward and done [...]."""
     return reward + gamma * q_next.max(-1).values * (1 - done)
@@ -86,6 +115,8 @@ class RunningNorm:
 
     count [M], mean [M, D], m2 [M, D] (sum of squared deviations); float64 numpy.
     """
+
+    STATE = ("count", "mean", "m2")
 
     def __init__(self, members, dims):
         self.count = np.zeros(members)
@@ -109,6 +140,12 @@ class RunningNorm:
         std = self.std
         return np.divide(centred, std, out=centred, where=std > 0)
 
+    def state_dict(self):
+        return arrays_state(self, self.STATE)
+
+    def load_state_dict(self, state):
+        load_arrays(self, state, self.STATE)
+
 
 class Uniforms:
     """Per member, a stream of uniform pairs drawn in blocks from its own generator; members advance
@@ -128,6 +165,13 @@ class Uniforms:
         out = self.values[self.rows, np.minimum(self.next, self.block - 1)]
         self.next += rows
         return out
+
+    def state_dict(self):
+        return {"generators": [generator_state(g) for g in self.generators], **arrays_state(self, ("values", "next"))}
+
+    def load_state_dict(self, state):
+        self.generators = [generator_from(g) for g in state["generators"]]
+        load_arrays(self, state, ("values", "next"))
 
 
 class Staging:
@@ -155,6 +199,7 @@ class Staging:
 
 class ReplayBuffer:
     """Every member's most recent `capacity` transitions as tensors [M, capacity, ...] on the device."""
+    TENSORS = ("s", "action", "reward", "s_next", "done")
 
     def __init__(self, members, capacity, obs_dim, device, dtype):
         self.capacity, self.device, self.dtype = capacity, device, dtype
@@ -173,7 +218,7 @@ class ReplayBuffer:
         member, step = np.nonzero(keep)                       # grouped by member, steps in order
         slot = torch.from_numpy((self.start[member] + step) % self.capacity).to(self.device)
         member_t = torch.from_numpy(member).to(self.device)
-        for name in ("s", "s_next", "action", "reward", "done"):
+        for name in self.TENSORS:
             source = torch.from_numpy(getattr(staging, name)[member, step])
             getattr(self, name)[member_t, slot] = source.to(self.device, getattr(self, name).dtype)
         self.start = (self.start + lengths) % self.capacity
@@ -189,7 +234,16 @@ class ReplayBuffer:
                 index[m, u] = generators[m].choice(self.size[m], batch, replace=False)
         index = torch.from_numpy(index).to(self.device)
         member = torch.arange(len(generators), device=self.device)[:, None, None]
-        return tuple(getattr(self, name)[member, index] for name in ("s", "action", "reward", "s_next", "done"))
+        return tuple(getattr(self, name)[member, index] for name in self.TENSORS)
+
+    def state_dict(self):
+        return {**{name: getattr(self, name).cpu().clone() for name in self.TENSORS},
+                **arrays_state(self, ("size", "start"))}
+
+    def load_state_dict(self, state):
+        for name in self.TENSORS:
+            getattr(self, name).copy_(state[name])
+        load_arrays(self, state, ("size", "start"))
 
 
 class MemberEnvs:
@@ -238,6 +292,18 @@ class MemberEnvs:
                 rows[m] = False
         return obs, reward, terminated, truncated
 
+    def state_dict(self):
+        """Between episodes an environment's future lies in its random generator (each reset redraws
+        the rest), and the members' fates in which failed or stopped."""
+        return {"generators": [generator_state(env.unwrapped.np_random) for env in self.envs],
+                "first_seeds": list(self.first_seeds), **arrays_state(self, ("failed", "stopped"))}
+
+    def load_state_dict(self, state):
+        for env, saved in zip(self.envs, state["generators"], strict=True):
+            env.unwrapped.np_random = generator_from(saved)
+        self.first_seeds = list(state["first_seeds"])
+        load_arrays(self, state, ("failed", "stopped"))
+
 
 class DeepQLearning:
     """Deep Q-learning, one episode per member per iteration (see the module docstring)."""
@@ -283,6 +349,18 @@ class DeepQLearning:
     def eval_sets(self):
         return {}
 
+    def state_dict(self):
+        """Everything the next episode depends on (see the module docstring)."""
+        return {"envs": self.envs.state_dict(), "norm": self.norm.state_dict(), "explore": self.explore.state_dict(),
+                "replay": [generator_state(g) for g in self.replay_generators], "buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state):
+        self.envs.load_state_dict(state["envs"])
+        self.norm.load_state_dict(state["norm"])
+        self.explore.load_state_dict(state["explore"])
+        self.replay_generators = [generator_from(g) for g in state["replay"]]
+        self.buffer.load_state_dict(state["buffer"])
+
     def drop(self, members):
         """Stop simulating `members` (a bool mask [M]: diverged, so their scores are fixed)."""
         self.envs.stopped |= np.asarray(members, dtype=bool)
@@ -318,11 +396,11 @@ class DeepQLearning:
             actions = np.where(u[:, 0] < eps, (u[:, 1] * self.num_actions).astype(np.int64),
                                self.greedy_actions(learner, s))
             obs, reward, terminated, truncated = self.envs.step(actions, rows, obs)
+            done = terminated if self.cfg["bootstrap_truncated"] else terminated | truncated
+            self.staging.put(k, rows, s, actions, reward, self.norm(obs), done.astype(np.float64))
             ended = rows & (terminated | truncated)
             if ended.any():
                 self.norm.update(obs, ended)
-            done = terminated if self.cfg["bootstrap_truncated"] else terminated | truncated
-            self.staging.put(k, rows, s, actions, reward, self.norm(obs), done.astype(np.float64))
             lengths += rows
             returns += np.where(rows, reward, 0.0)
             rows &= ~ended

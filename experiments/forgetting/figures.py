@@ -48,7 +48,7 @@ def _fig4e(runs):
     data = runs.rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rule_lineplot(data, "lr", "test_error", ax, log_x=True)
-    ax.set(xlabel="learning rate", ylabel=f"mean test error (first {EPOCHS} epochs)")
+    ax.set(xlabel="learning rate", ylabel=f"mean test error\n(first {EPOCHS} epochs)")
     means = data.groupby(["Rule", "lr"])["test_error"].mean()
     comparisons = [Comparison(f"{rule} best (lr {means[rule].idxmin():g})", means[rule].min(), paper)
                    for rule, paper in (("PC", "≈0.64 at lr 7.5e-4"), ("BP", "≈0.69 at lr 5e-4"))
