@@ -241,6 +241,30 @@ def test_a_dry_run_previews_trials_packing_and_cost_without_ray_and_writes_nothi
     assert "all runs: ~" in out and not (tmp_path / "results").exists()
 
 
+def test_a_dry_run_of_a_fused_run_measures_it_unfused_too_and_says_whether_compiling_repays(monkeypatch):
+    asked = []
+
+    def measure(members, iterations, threads, device, budget):   # 5 s unfused; fused: 3 s, 2 s of it compiling
+        fused = cost.fused(members[0])
+        asked.append(fused)
+        return cost.TrialCost(3.0 if fused else 5.0, None, 2.0 if fused else 0.0)
+
+    monkeypatch.setattr(cost, "measure_trial", measure)
+    experiment = load_experiment("interference/fig3a", "quick", ["config.rule=pc", "config.pc.fused=true"])
+    estimate = cost.estimate(experiment)
+    assert asked == [True, False] and estimate.unfused.unfused is None   # one kind of trial, once each way
+    assert estimate.trials[0].compile == 2.0 and estimate.unfused.trials[0].compile == 0.0
+    assert estimate.wall == 3.0 and estimate.unfused.wall == 5.0
+    assert cost.fused_verdict(estimate) == ("  pc.fused: ~2s of the trials' time is compiling (or loading "
+                                            "compiled code from the cache); unfused ~5s wall, so the fused "
+                                            "step repays its compilation")
+    assert "does not repay its compilation here (-o config.pc.fused=false)" in cost.fused_verdict(
+        cost.Estimate([cost.TrialCost(6.0, None, 4.0)], 1, 2, 0, "cpu", None, 6.0, None, 0.1, estimate.unfused))
+    asked.clear()
+    assert cost.estimate(load_experiment("interference/fig3a", "quick", ["config.rule=pc"])).unfused is None
+    assert asked == [False]   # not asked for: measured once
+
+
 def test_a_pretrained_init_is_measured_with_drawn_weights_of_the_same_shapes():
     member = {"model": {"init": {"name": "pretrained", "run": "x/y", "member": 0}, "sizes": [2, 3]}, "device": "auto"}
     shaped = cost.stand_in(member, "cpu")

@@ -110,13 +110,15 @@ def work(case, dtype, batches=None):
 
 
 def run_side(command, pin):
-    """Run one side in a fresh process (pinned to core 0 if `pin`); returns its report."""
+    """Run one side in a fresh process (pinned to core 0 if `pin`); returns its report, with the
+    machine's load average (1 minute) as it started."""
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out.json"
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         subprocess.run([str(c) for c in command] + [out], check=True, env=env,
                        preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pin else None)
-        return json.loads(out.read_text())
+        return dict(json.loads(out.read_text()), load=load)
 
 
 def commands(python_pcx, work_file, steps, weights_dir):
@@ -161,7 +163,8 @@ def measure(case, python_pcx, steps, repeats, pin, folder):
             report["weights_vs_pcx"] = None
             reports.setdefault(side, []).append(report)
             print(f"case {case}{' pinned' if pin else ''} round {round_}: {side}: {report['cpu_s']:.2f} CPU-s, "
-                  f"{report['wall_s']:.2f} s wall, compile {report['compile_s']:.1f} s", flush=True)
+                  f"{report['wall_s']:.2f} s wall, compile {report['compile_s']:.1f} s, load {report['load']:.1f}",
+                  flush=True)
         for step in steps:
             reports[f"project ({step})"][-1]["weights_vs_pcx"] = max_difference(weights / "pcx.npz",
                                                                                weights / f"{step}.npz")
@@ -175,23 +178,25 @@ def table(results, equivalences, sources, note):
              "runs), the ratio project / PCX of the median CPU-seconds, the compilation (median, wall "
              "seconds: PCX's jit; the fused step's torch.compile, from the persistent cache where it holds "
              "the shapes), and the largest weight difference to PCX relative to the largest weight "
-             "(float32 runs: median; float64 equivalence run of 3 batches).", "",
+             "(float32 runs: median; float64 equivalence run of 3 batches), and the load average (1 minute, "
+             "min-max) as the side's runs started.", "",
              "| case | data | pinned | side | CPU-s min / median | wall min / median | ratio to PCX (CPU) | "
-             "compile s | weights vs PCX float32 | float64 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "compile s | weights vs PCX float32 | float64 | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (case, pin), reports in results.items():
         pcx_cpu = statistics.median(r["cpu_s"] for r in reports["pcx"])
         for side, runs in reports.items():
             cpu = [r["cpu_s"] for r in runs]
             wall = [r["wall_s"] for r in runs]
             diffs = [r["weights_vs_pcx"] for r in runs if r.get("weights_vs_pcx") is not None]
+            loads = [r["load"] for r in runs]
             step = side[len("project ("):-1] if side.startswith("project") else None
             lines.append(
                 f"| {case} | {sources[case]} | {'core 0' if pin else 'no'} | {side} | {min(cpu):.2f} / "
                 f"{statistics.median(cpu):.2f} | {min(wall):.2f} / {statistics.median(wall):.2f} | "
                 f"{statistics.median(cpu) / pcx_cpu:.2f} | {statistics.median(r['compile_s'] for r in runs):.1f} | "
                 f"{f'{statistics.median(diffs):.1e}' if diffs else ''} | "
-                f"{f'{equivalences[case][step]:.1e}' if step else ''} |")
+                f"{f'{equivalences[case][step]:.1e}' if step else ''} | {min(loads):.1f}-{max(loads):.1f} |")
     return "\n".join(lines) + "\n"
 
 
