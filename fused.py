@@ -103,6 +103,11 @@ def compiled_inference(vector_products):
     decompose_mm_pass, told to apply to any number of members: its default is one); without, each
     stays a BLAS call."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
+    # torch does not mark while_loop cacheable, so inductor's graph cache would pass the program by and
+    # every process would lower it and generate its kernels again (tens of seconds); the key holds the
+    # loop's subgraphs' code, so caching it is sound: keyed by torch's version too.
+    torch._inductor.config.unsafe_marked_cacheable_functions = {
+        **torch._inductor.config.unsafe_marked_cacheable_functions, "torch.ops.higher_order.while_loop": torch.__version__}
     # one program per network shape: a process may meet more than dynamo's default 8 (then it would
     # run the loop uncompiled)
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, MAX_SHAPES)

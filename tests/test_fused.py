@@ -6,6 +6,11 @@ activation, the optimizer, the output mask or T. (In float32 they agree to round
 E_k and E_(k-1) tie within it and a discount flips: benchmarks/peers/ reports that difference.)
 The hand-derived and autograd-oracle tests of PC run on both paths in test_learning_rules.py.
 """
+import os
+from pathlib import Path
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import torch
@@ -160,3 +165,28 @@ def test_closed_loop_deep_q_learning_with_pc_fused_equals_the_plain_run():
     plain, fast = fused_and_plain_rows(members, 8)
     assert plain["loss"].gt(0).any()   # the members learned
     pd.testing.assert_frame_equal(fast, plain, rtol=1e-10, atol=1e-12)
+
+
+CACHED_STEP = """
+import sys, torch
+sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+import fused, network, optim
+from test_fused import batches, packed, settings
+params = packed([2, 3, 2], 2, True, seed=5)
+s, t = batches([2, 3, 2], 2, 1, False, n=1)[0]
+fused.fused_pc_step(params, optim.SGD(params, torch.full((2, 2), 0.01, dtype=torch.float64)), s, t,
+                    network.ACTIVATIONS["tanh"], settings(2, 3))
+from torch._dynamo.utils import counters
+print(counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"])
+"""
+
+
+def test_a_later_process_loads_the_compiled_program_from_the_persistent_cache(tmp_path):
+    """The compile cache is honoured across processes (as trials and launches are): the first process
+    compiles the program and stores it, the second loads it instead of lowering it again."""
+    tests = Path(__file__).resolve().parent
+    script = CACHED_STEP.format(root=str(tests.parent), tests=str(tests))
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor"))
+    counts = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                             check=True).stdout.split() for _ in range(2)]
+    assert counts == [["0", "1"], ["1", "0"]]   # (hits, misses): compiled, then loaded
