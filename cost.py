@@ -10,8 +10,11 @@ work, the evaluations) is timed for real. Per iteration
     seconds = (measured seconds outside the steps) + (steps) x (seconds per step),
 
 averaged over the iterations that fit the budget (at least one), times the run's iterations, plus
-the build. Memory: how much this process's resident memory grows while the trial is built and run
-(on a GPU, torch's peak allocation), on top of a worker's own (this process's, torch and data loaded).
+the build and what the first step took beyond the others (with `pc.fused`, the compilation, or its
+load from the cache). A run with `pc.fused` on a CPU is measured unfused as well, and the preview
+says whether the fused step repays its compilation.
+Memory: how much this process's resident memory grows while the trial is built and run (on a GPU,
+torch's peak allocation), on top of a worker's own (this process's, torch and data loaded).
 
 The wall time places the trials in grid order on the slots the machine has (CPUs / cpu per trial,
 GPUs / gpu per trial), each free slot taking the next trial, as Tune's FIFO scheduler does. Ray's
@@ -33,9 +36,11 @@ from utils import trial_packs
 
 @dataclass
 class TrialCost:
-    """The measured cost of one trial: seconds in all, bytes it adds to its worker (None: unknown)."""
+    """The measured cost of one trial: seconds in all, bytes it adds to its worker (None: unknown),
+    and of the seconds, those of compiling (pc.fused)."""
     seconds: float
     memory: int | None
+    compile: float = 0.0
 
 
 @dataclass
@@ -50,6 +55,7 @@ class Estimate:
     wall: float
     memory: int | None
     measured_in: float
+    unfused: "Estimate | None" = None   # the same run with pc.fused off, where it is on
 
 
 def machine():
@@ -115,11 +121,18 @@ class StepTimer:
         timed = self.times[1:] or self.times
         return sum(timed) / len(timed) if timed else 0.0
 
+    @property
+    def first_extra(self):
+        """What the first step took beyond a later one: a compilation (pc.fused), paid once a trial."""
+        return max(0.0, self.times[0] - self.per_step) if len(self.times) > 1 else 0.0
+
 
 def measure_trial(members, iterations, threads, device, budget=0.25):
     """The cost of one trial of `members` run for `iterations` iterations on `threads` CPU threads
     and `device`, measured within about `budget` seconds of steps (and 4 x budget in all)."""
     members = [stand_in(member, device) for member in members]
+    if any(fused(m) for m in members):
+        torch._dynamo.reset()   # as in a fresh trial worker: traced again, compiled code from the cache
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
@@ -140,15 +153,15 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
             sync()
             outside.append(time.perf_counter() - begin - (timer.inside - inside))
             steps.append(timer.count - count)
-            if time.perf_counter() - start > 4 * budget:
-                break
+            if time.perf_counter() - start > 4 * budget and len(timer.times) != 1:   # a second step
+                break   # separates a compilation (the first step's extra) from the steps
         per_iteration = sum(o + n * timer.per_step for o, n in zip(outside, steps)) / len(outside)
         if device == "cuda":
             memory = torch.cuda.max_memory_allocated()
         else:
             memory = None if before is None else max(0, max(timer.peak or 0, resident() or 0) - before)
         del run
-        return TrialCost(build + iterations * per_iteration, memory)
+        return TrialCost(build + timer.first_extra + iterations * per_iteration, memory, timer.first_extra)
     finally:
         torch.set_num_threads(previous_threads)
         gc.collect()
@@ -175,8 +188,20 @@ def trial_device(experiment):
     return "cuda" if wanted and member_device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
-def estimate(experiment, budget=0.25):
-    """Measure each kind of the experiment's trials and add them up for this machine."""
+def fused(member):
+    """Whether a member asks for the fused PC step (fused.py)."""
+    return member["rule"] == "pc" and member["pc"]["fused"]
+
+
+def unfused(member):
+    """The member with pc.fused off."""
+    return dict(member, pc=dict(member["pc"], fused=False))
+
+
+def estimate(experiment, budget=0.25, as_asked=True):
+    """Measure each kind of the experiment's trials and add them up for this machine; where they ask
+    for the fused PC step on a CPU, measure them unfused too (`Estimate.unfused`; `as_asked=False`
+    measures only that)."""
     start = time.perf_counter()
     resources = experiment.doc["resources_per_trial"]
     iterations = experiment.doc["stop"]["training_iteration"]
@@ -187,19 +212,23 @@ def estimate(experiment, budget=0.25):
     for trial in experiment.trials:
         packs = []
         for members in trial_packs(trial):
+            members = members if as_asked else [unfused(m) for m in members]
             key = kind(members)
             if key not in measured:
                 measured[key] = measure_trial(members, iterations, resources["cpu"], device, budget)
             packs.append(measured[key])
         memories = [c.memory for c in packs]
-        costs.append(TrialCost(sum(c.seconds for c in packs), None if None in memories else max(memories)))
+        costs.append(TrialCost(sum(c.seconds for c in packs), None if None in memories else max(memories),
+                               sum(c.compile for c in packs)))
     cpus, gpus = machine()
     at_once = slots(resources, len(costs), cpus, gpus)
     memories = sorted((c.memory for c in costs if c.memory is not None), reverse=True)
     memory = None if worker is None or not memories else (
         at_once * (0 if device == "cuda" else worker) + sum(memories[:at_once]))
+    asks_fused = as_asked and device == "cpu" and any(fused(m) for t in experiment.trials for m in t["members"])
+    plain = estimate(experiment, budget, as_asked=False) if asks_fused else None
     return Estimate(costs, at_once, cpus, gpus, device, worker, makespan([c.seconds for c in costs], at_once),
-                    memory, time.perf_counter() - start)
+                    memory, time.perf_counter() - start, plain)
 
 
 def size(n):
@@ -241,4 +270,15 @@ def preview(experiment, cost, shown=12):
                  f"{cost.slots} at a time, on {cost.device}): ~{duration(cost.wall)} wall ({duration(trial_time)} "
                  f"of trials in all), plus Ray's start-up; ~{size(cost.memory)} {memory}; measured in "
                  f"{duration(cost.measured_in)}")
+    if cost.unfused is not None:
+        lines.append(fused_verdict(cost))
     return lines
+
+
+def fused_verdict(cost):
+    """The preview's line on a run with pc.fused: its compilation, and whether it repays it."""
+    compiling = sum(c.compile for c in cost.trials)
+    verdict = ("repays its compilation" if cost.wall < cost.unfused.wall else
+               "does not repay its compilation here (-o config.pc.fused=false)")
+    return (f"  pc.fused: ~{duration(compiling)} of the trials' time is compiling (or loading compiled code "
+            f"from the cache); unfused ~{duration(cost.unfused.wall)} wall, so the fused step {verdict}")

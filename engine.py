@@ -12,7 +12,7 @@ Either way every member keeps its own data, so packing never changes a member's 
 """
 import ctypes
 import ctypes.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import functools
 import math
 import time
@@ -20,6 +20,7 @@ import time
 import torch
 
 from conv import weight_shapes, with_convolutions
+from fused import FUSED_STEPS
 from graphs import GraphedStep, graphs_pay
 from metrics import ERROR_PREFIX, METRICS, NEEDS, Observation
 from network import ACTIVATIONS, Params, dense_shapes, feedforward, init_params, masked, predict
@@ -172,13 +173,20 @@ def build_learner(members):
     params = initial_params(members, dtype, device)
     lr = learning_rates(members, params, dtype, device)
     optimizer = OPTIMIZERS[first["optimizer"]["name"]](params, lr, weight_decay=first["optimizer"]["weight_decay"])
-    rule = get_rule(first["rule"])
+    rule = learning_rule(first, device)
     act = ACTIVATIONS[first["model"]["activation"]].with_output(first["model"]["output_activation"])
     keep = frozenset(NEEDS[name] for name in first["log"] if name in NEEDS)
     return Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
                    error_units_mask(first, dtype, device),
                    keep, pc_settings_of(members, dtype, device) if "prospective" in keep else None,
                    GraphedStep(rule.step) if graphs_pay(device, rule, optimizer) else None)
+
+
+def learning_rule(config, device):
+    """The config's rule, with its step fused (fused.py) where the config asks for it on a CPU."""
+    rule = get_rule(config["rule"])
+    wants = config["pc"]["fused"] and rule.name in FUSED_STEPS and torch.device(device).type == "cpu"
+    return replace(rule, step=FUSED_STEPS[rule.name]) if wants else rule
 
 
 def run_batches(stream, iteration, learner):

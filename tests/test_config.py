@@ -51,7 +51,7 @@ def test_a_valid_file_expands_its_grid_and_packs_seeds_into_one_trial_per_rule(t
     assert {t["members"][0]["rule"] for t in experiment.trials} == {"pc", "bp"}
     member = experiment.trials[0]["members"][0]
     assert member["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last",
-                            "freeze_x_at": None}
+                            "freeze_x_at": None, "fused": False}
     assert member["model"]["num_layers"] == 2
 
 
@@ -190,7 +190,7 @@ def test_show_config_fills_in_the_defaults_and_keeps_the_grids(tmp_path):
     config = shown["config"]
     assert config["rule"] == {"grid_search": ["pc", "bp"]} and config["seed"] == {"grid_search": [0, 1, 2]}
     assert config["pc"] == {"T": 128, "inference_lr": 0.1, "x_lr_discount": 0.5, "update_p_at": "last",
-                            "freeze_x_at": None}
+                            "freeze_x_at": None, "fused": False}
     assert config["optimizer"] == {"name": "sgd", "lr": 0.2, "weight_decay": 0.0}
     assert config["model"]["num_layers"] == 2 and config["model"]["masks"] is None
     assert "profiles" not in shown

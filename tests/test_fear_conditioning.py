@@ -93,7 +93,7 @@ def test_the_full_grid_is_3_groups_by_64_lr_triples_by_8_seeds_by_2_rules_per_in
     assert stds == {0.01, 0.05, 0.1, 0.5}
     first = members[0]
     assert first["pc"] == {"T": 200, "inference_lr": 0.5, "x_lr_discount": 0.5, "update_p_at": "last",
-                            "freeze_x_at": None}
+                            "freeze_x_at": None, "fused": False}
     assert first["model"]["init"][0] == {"name": "constant", "value": 1.0}
     assert {m["seed"] for m in members} == set(range(8))
     assert len(experiment.trials) == 6                          # one per (rule, group)

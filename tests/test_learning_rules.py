@@ -20,6 +20,7 @@ import torch
 
 import bp_trainable as bpt
 import engine
+import fused
 import network
 import optim
 import pc_trainable as pct
@@ -27,6 +28,9 @@ from schema import SupervisedConfig, validate
 
 DT = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)
+# The PC tests with hand derivations and the autograd oracle run on both paths: the plain pc_step
+# (the reference) and the fused one (fused.py; it runs pc_step where it does not apply).
+PC_STEPS = pytest.mark.parametrize("pc_step", [pct.pc_step, fused.fused_pc_step], ids=["plain", "fused"])
 
 # Activations written independently of network.ACTIVATIONS (autograd supplies the derivatives).
 ORACLE_F = {
@@ -211,8 +215,9 @@ def test_fig3a_first_bp_sgd_step_gives_output_064_08():
     torch.testing.assert_close(out, torch.tensor([[[0.64, 0.8]]], dtype=DT))
 
 
+@PC_STEPS
 @pytest.mark.parametrize("g", [0.1, 0.25])
-def test_fig3a_pc_weight_gradient_after_one_inference_step_matches_hand_derivation(g):
+def test_fig3a_pc_weight_gradient_after_one_inference_step_matches_hand_derivation(g, pc_step):
     params = fig3a_params()
     x = [torch.tensor([[[1.0 - g]]], dtype=DT)]
     acts, errors, residual = pct.prediction_errors(params, FIG3A_S, x, FIG3A_T, IDENTITY)
@@ -228,17 +233,18 @@ def test_fig3a_pc_weight_gradient_after_one_inference_step_matches_hand_derivati
     params = fig3a_params()
     lr = 0.2
     opt = optim.SGD(params, lr_tensor([lr], 2))
-    loss = pct.pc_step(params, opt, FIG3A_S, FIG3A_T, IDENTITY, settings(2, [g], [0.5], "last"))
+    loss = pc_step(params, opt, FIG3A_S, FIG3A_T, IDENTITY, settings(2, [g], [0.5], "last"))
     torch.testing.assert_close(loss, torch.tensor([0.5], dtype=DT))
     torch.testing.assert_close(params.weights[0], torch.tensor([[[1 - lr * g]]], dtype=DT))
     torch.testing.assert_close(params.weights[1], torch.tensor(
         [[[1 - lr * (1 - g) ** 2], [1 + lr * g * (1 - g)]]], dtype=DT))
 
 
-def test_fig3a_pc_at_equilibrium_matches_hand_derivation_and_spares_output_1():
+@PC_STEPS
+def test_fig3a_pc_at_equilibrium_matches_hand_derivation_and_spares_output_1(pc_step):
     params = fig3a_params()
     opt = optim.SGD(params, lr_tensor([0.2], 2))
-    pct.pc_step(params, opt, FIG3A_S, FIG3A_T, IDENTITY, settings(128, [0.1], [0.5], "last"))
+    pc_step(params, opt, FIG3A_S, FIG3A_T, IDENTITY, settings(128, [0.1], [0.5], "last"))
     w1, w2 = 1 - 0.2 / 3, (1 - 0.8 / 9, 1 + 0.4 / 9)
     # The energy stops decreasing in float64 once x is within ~1e-8 of x*, so the tolerance is loose.
     torch.testing.assert_close(params.weights[0], torch.tensor([[[w1]]], dtype=DT), rtol=0, atol=1e-6)
@@ -427,14 +433,14 @@ PC_CASES = [(1, "last"), (1, "all"), (1, [0]),
             (20, "last"), (20, "all"), (20, [0, 7, 19])]
 
 
-def run_pc_comparison(act_name, bias, per_member, T, update_p_at, nbatches=2, seed=20):
+def run_pc_comparison(act_name, bias, per_member, T, update_p_at, nbatches=2, seed=20, pc_step=pct.pc_step):
     params = random_params(PC_SIZES, M, bias, seed=seed, scale=1.0)
     batches = [random_data(PC_SIZES, M, B, per_member, seed=seed + 1 + i) for i in range(nbatches)]
     act = network.ACTIVATIONS[act_name]
     st = settings(T, PC_GAMMAS, PC_DISCOUNTS, update_p_at)
     opt = optim.SGD(params, lr_tensor(PC_LRS, len(PC_SIZES) - 1))
     initial = params.clone()
-    code_losses = [pct.pc_step(params, opt, s, t, act, st) for s, t in batches]
+    code_losses = [pc_step(params, opt, s, t, act, st) for s, t in batches]
     assert all(torch.isfinite(p).all() for p in params.tensors)
     effective = 0
     for m in range(M):
@@ -450,18 +456,20 @@ def run_pc_comparison(act_name, bias, per_member, T, update_p_at, nbatches=2, se
     return effective, initial, params
 
 
+@PC_STEPS
 @pytest.mark.parametrize("T,update_p_at", PC_CASES, ids=[f"T{T}-{u}" for T, u in PC_CASES])
 @pytest.mark.parametrize("act_name,bias,per_member", [("tanh", True, False), ("leaky_relu", False, True)])
-def test_pc_step_equals_autograd_pc_with_energy_discount(act_name, bias, per_member, T, update_p_at):
-    effective, initial, params = run_pc_comparison(act_name, bias, per_member, T, update_p_at)
+def test_pc_step_equals_autograd_pc_with_energy_discount(act_name, bias, per_member, T, update_p_at, pc_step):
+    effective, initial, params = run_pc_comparison(act_name, bias, per_member, T, update_p_at, pc_step=pc_step)
     if T >= 5:
         # The large inference rates make the energy rise: the discount must matter for the weights.
         assert effective > 0
     assert any(not torch.equal(a, b) for a, b in zip(initial.tensors, params.tensors))
 
 
+@PC_STEPS
 @pytest.mark.parametrize("update_p_at", ["last", "all"])
-def test_pc_step_and_bp_step_with_an_output_mask_equal_the_masked_oracles(update_p_at):
+def test_pc_step_and_bp_step_with_an_output_mask_equal_the_masked_oracles(update_p_at, pc_step):
     mask = torch.tensor([0.0, 1.0], dtype=DT)
     params = random_params(PC_SIZES, M, True, seed=30, scale=1.0)
     batches = [random_data(PC_SIZES, M, B, False, seed=31 + i) for i in range(2)]
@@ -471,7 +479,7 @@ def test_pc_step_and_bp_step_with_an_output_mask_equal_the_masked_oracles(update
     params_bp = params.clone()
     lr = lr_tensor(PC_LRS, 3)
     opt, opt_bp = optim.SGD(params, lr), optim.SGD(params_bp, lr)
-    pc_losses = [pct.pc_step(params, opt, s, t, act, st, mask) for s, t in batches]
+    pc_losses = [pc_step(params, opt, s, t, act, st, mask) for s, t in batches]
     for s, t in batches:
         bpt.bp_step(params_bp, opt_bp, s, t, act, None, mask)
     for m in range(M):
@@ -508,10 +516,12 @@ def oracle_bp_member_masked(weights, biases, batches, f, lr, mask):
     return [w.detach() for w in ws], [b.detach() for b in bs], None
 
 
-def test_pc_inference_rate_restarts_at_every_batch():
+@PC_STEPS
+def test_pc_inference_rate_restarts_at_every_batch(pc_step):
     """Over three batches pc_step equals the oracle that resets gamma per batch (run_pc_comparison)
     and differs from one that carries the discounted gamma over."""
-    effective, initial, params = run_pc_comparison("tanh", True, False, 20, "last", nbatches=3, seed=40)
+    effective, initial, params = run_pc_comparison("tanh", True, False, 20, "last", nbatches=3, seed=40,
+                                                   pc_step=pc_step)
     assert effective > 0
     batches = [random_data(PC_SIZES, M, B, False, seed=41 + i) for i in range(3)]
     differs = 0
@@ -603,9 +613,10 @@ def test_adam_equals_torch_adam_on_arbitrary_gradients(weight_decay):
 # ---------------------------------------------------------------------------------------------
 # 5. Limits in which PC equals (or approaches) BP
 # ---------------------------------------------------------------------------------------------
+@PC_STEPS
 @pytest.mark.parametrize("T", [1, 3, 17])
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
-def test_single_layer_pc_step_equals_bp_step_for_any_T(T, opt_name):
+def test_single_layer_pc_step_equals_bp_step_for_any_T(T, opt_name, pc_step):
     sizes = [4, 3]
     params_pc = random_params(sizes, M, True, seed=70)
     params_bp = params_pc.clone()
@@ -616,7 +627,7 @@ def test_single_layer_pc_step_equals_bp_step_for_any_T(T, opt_name):
     act = network.ACTIVATIONS["tanh"]
     for i in range(3):
         s, t = random_data(sizes, M, B, i % 2 == 1, seed=71 + i)
-        loss_pc = pct.pc_step(params_pc, opt_pc, s, t, act, st)
+        loss_pc = pc_step(params_pc, opt_pc, s, t, act, st)
         loss_bp = bpt.bp_step(params_bp, opt_bp, s, t, act)
         torch.testing.assert_close(loss_pc, loss_bp, **TOL)
     assert_all_close(params_pc.tensors, params_bp.tensors)

@@ -11,11 +11,13 @@ import sys
 import time
 
 import pytest
+import torch
 
 import cost
 import main
 import progress
 import results
+from rules import Rule
 import trainables
 import utils
 from schema import load_experiment
@@ -239,6 +241,52 @@ def test_a_dry_run_previews_trials_packing_and_cost_without_ray_and_writes_nothi
             in out and "no complete run, so it runs first" in out)
     assert "2 trials, 6 runs; members per trial: 3 each; pack: seed, optimizer.lr, at most 8" in out
     assert "all runs: ~" in out and not (tmp_path / "results").exists()
+
+
+def test_a_compiling_first_step_is_counted_once_even_with_one_step_an_iteration(monkeypatch):
+    """A first step that compiles outlasts the measuring budget: the measurement goes on to a second
+    step, so that the compilation is paid once a trial and not taken for every step's cost."""
+    class Run:   # one step per iteration; the first step takes 0.3 s (a compilation), the others 0.01 s
+        def __init__(self):
+            self.learner = type("Learner", (), {})()
+            self.learner.rule = Rule("x", lambda *args: time.sleep(0.01 if calls else 0.3) or calls.append(1), None)
+
+        def iterate(self, iteration):
+            self.learner.rule.step(Params, None, None, None)
+
+    class Params:
+        weights = [torch.zeros(1, 1, 1)]
+
+    calls = []
+    monkeypatch.setattr(cost.engine.PackedRun, "build", staticmethod(lambda members: Run()))
+    monkeypatch.setattr(cost, "stand_in", lambda member, device: member)
+    trial = cost.measure_trial([{"rule": "x"}], iterations=100, threads=1, device="cpu", budget=0.05)
+    assert len(calls) == 2 and 0.2 < trial.compile < 1.0
+    assert trial.seconds - trial.compile < 10   # 100 steps of ~0.01 s, not 100 of 0.3 s (30 s)
+
+
+def test_a_dry_run_of_a_fused_run_measures_it_unfused_too_and_says_whether_compiling_repays(monkeypatch):
+    asked = []
+
+    def measure(members, iterations, threads, device, budget):   # 5 s unfused; fused: 3 s, 2 s of it compiling
+        fused = cost.fused(members[0])
+        asked.append(fused)
+        return cost.TrialCost(3.0 if fused else 5.0, None, 2.0 if fused else 0.0)
+
+    monkeypatch.setattr(cost, "measure_trial", measure)
+    experiment = load_experiment("interference/fig3a", "quick", ["config.rule=pc", "config.pc.fused=true"])
+    estimate = cost.estimate(experiment)
+    assert asked == [True, False] and estimate.unfused.unfused is None   # one kind of trial, once each way
+    assert estimate.trials[0].compile == 2.0 and estimate.unfused.trials[0].compile == 0.0
+    assert estimate.wall == 3.0 and estimate.unfused.wall == 5.0
+    assert cost.fused_verdict(estimate) == ("  pc.fused: ~2s of the trials' time is compiling (or loading "
+                                            "compiled code from the cache); unfused ~5s wall, so the fused "
+                                            "step repays its compilation")
+    assert "does not repay its compilation here (-o config.pc.fused=false)" in cost.fused_verdict(
+        cost.Estimate([cost.TrialCost(6.0, None, 4.0)], 1, 2, 0, "cpu", None, 6.0, None, 0.1, estimate.unfused))
+    asked.clear()
+    assert cost.estimate(load_experiment("interference/fig3a", "quick", ["config.rule=pc"])).unfused is None
+    assert asked == [False]   # not asked for: measured once
 
 
 def test_a_pretrained_init_is_measured_with_drawn_weights_of_the_same_shapes():

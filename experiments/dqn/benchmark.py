@@ -2,6 +2,7 @@
 
     python -m experiments.dqn.benchmark [--config experiments/dqn/fig4k.yaml] [--episodes 4]
                                         [--updates 5] [--cores 2] [--device cpu|cuda] [--envs NAME ...]
+                                        [--fused]
 
 For every trial of the YAML (one per environment and rule, 18 members) built exactly as a run builds
 it, on one thread: the cost of one environment step of the packed trial with every member acting (the
@@ -111,13 +112,15 @@ def main(argv=None):
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="the trials' device (cpu, cuda)")
     parser.add_argument("--envs", nargs="*", help="only these environments' trials")
+    parser.add_argument("--fused", action="store_true", help="PC's inference loop compiled (pc.fused, fused.py)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     experiment = load_experiment(args.config)
     iterations = experiment.doc["stop"]["training_iteration"]
     durations = []
     for trial in experiment.trials:
-        members = [{**member, "device": args.device} for member in trial["members"]]
+        members = [{**member, "device": args.device, "pc": {**member["pc"], "fused": args.fused}}
+                   for member in trial["members"]]
         name, rule = members[0]["data"]["env"], members[0]["rule"]
         if args.envs and name not in args.envs:
             continue
