@@ -595,6 +595,8 @@ def main(argv=None, started=None):
         local = not (args.address or os.environ.get("RAY_ADDRESS"))
         for step in steps:
             if step.action != "reuse":
+                if not args.dry_run:
+                    results.ensure_free(step.home)
                 prepare(step.experiment, pending, local, args.download)
         if args.dry_run:
             print(dry_run(steps))

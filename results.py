@@ -266,8 +266,7 @@ def locked(home):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConfigError(f"{home} is in use by another launch ({_owner(fd)}); wait for it to "
-                              "finish or stop it, then launch again") from None
+            raise ConfigError(_in_use(home, _owner(fd))) from None
         if os.pread(fd, 1, 0):
             print(f"note: taking over the stale lock of a launch that ended without releasing it "
                   f"({_owner(fd)})", file=sys.stderr)
@@ -300,6 +299,18 @@ def _open_lock(path, flags):
         os.close(fd)
         raise ConfigError(f"{path}: not a file, so not the lock file main.py makes; remove it")
     return fd
+
+
+def ensure_free(home):
+    """A ConfigError naming the launch that holds the home's lock, if one does: checked before a
+    launch's own checks (which can take minutes), which `locked` then repeats when it takes the lock."""
+    owner = lock_owner(home)
+    if owner:
+        raise ConfigError(_in_use(home, owner))
+
+
+def _in_use(home, owner):
+    return f"{home} is in use by another launch ({owner}); wait for it to finish or stop it, then launch again"
 
 
 def lock_owner(home):

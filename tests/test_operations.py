@@ -299,9 +299,12 @@ def test_a_pretrained_init_is_measured_with_drawn_weights_of_the_same_shapes():
 # ---------------------------------------------------------------------------------------------
 # One launch at a time
 # ---------------------------------------------------------------------------------------------
-def test_a_second_launch_on_a_home_in_use_is_refused_naming_the_owner_and_changes_nothing(results_root, capsys):
+def test_a_second_launch_on_a_home_in_use_is_refused_naming_the_owner_and_changes_nothing(results_root, capsys,
+                                                                                           monkeypatch):
     home = results.run_home(FIG3A, "quick")
     write_run(home, TRIALS, results.COMPLETE)
+    prepared = []
+    monkeypatch.setattr(main, "prepare", lambda *args: prepared.append(args))
     with results.locked(home):
         before = tree(results_root)
         assert main.main(["-c", "interference/fig3a", "--profile", "quick"]) == 2
@@ -309,6 +312,7 @@ def test_a_second_launch_on_a_home_in_use_is_refused_naming_the_owner_and_change
         assert err.count("\n") == 1 and f"{home} is in use by another launch (pid {os.getpid()} on " in err
         assert tree(results_root) == before
         assert results.lock_owner(home).startswith(f"pid {os.getpid()} on ")
+        assert prepared == []   # refused before the launch's own checks, which can take minutes
     assert results.lock_owner(home) is None and (home / "lock").read_text() == ""
 
 
