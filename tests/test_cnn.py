@@ -18,7 +18,7 @@ def test_the_figure_is_each_runs_min_test_error_and_both_rules_learn_the_digits(
     points = pd.read_csv(out / "source_data" / "fig4i-quick.csv").set_index(["rule", "lr", "seed"])["test_error"]
     minima = {}
     for (rule, lr, seed), run in rows.groupby(["rule", "optimizer.lr", "seed"]):   # min over the 8 epochs
-        assert len(run) == 8   # the CSV holds the minimum as text, to its last digit or so:
+        assert len(run) == 8   # the CSV text may round the last of 17 digits
         assert points[rule, lr, seed] == pytest.approx(min(run["test_error"]), rel=1e-12)
         minima.setdefault(rule, {}).setdefault(lr, []).append(min(run["test_error"]))
     assert len(points) == len(rows) // 8
