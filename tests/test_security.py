@@ -385,18 +385,24 @@ def test_a_dry_run_whose_reader_closes_the_pipe_ends_without_a_traceback(tmp_pat
     assert done.wait(timeout=120) == 0 and err == "", err
 
 
+def not_done(states):
+    """Whether a trial has reported and not finished."""
+    return any(not done for _, done, _ in states.values())
+
+
 @pytest.mark.slow
 def test_sigterm_stops_a_launch_as_ctrl_c_does(tmp_path):
     """SIGTERM to main.py once a trial has reported: exit 1 with no traceback or stack dump, and the
     run recorded as not complete, with what ran kept, so that --resume continues it."""
-    overrides = ["config.pc.T=20000", "stop.training_iteration=6", "report_every=1"]   # ~1 s an iteration
+    overrides = ["config.rule=pc", "config.pc.T=20000", "stop.training_iteration=60", "report_every=1"]
+    # ~1 s an iteration here: the signal comes long before the trial could end on a faster machine
     home = tmp_path / "results" / "interference" / results.run_home(FIG3A, "quick", overrides).name
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:   # files: never full
         driver = subprocess.Popen([sys.executable, "main.py", "-c", "interference/fig3a", "--profile", "quick",
                                    *(f"-o{o}" for o in overrides)], cwd=ROOT, stdout=out, stderr=err,
                                   env={**os.environ, "RESULTS_DIR": str(tmp_path / "results")})
         deadline = time.time() + 300
-        while not (home.exists() and results.runs(home) and results.trial_states(results.runs(home)[0])):
+        while not (home.exists() and results.runs(home) and not_done(results.trial_states(results.runs(home)[0]))):
             assert driver.poll() is None and time.time() < deadline, (tmp_path / "err").read_text()[-3000:]
             time.sleep(0.1)
         driver.send_signal(signal.SIGTERM)
