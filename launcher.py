@@ -114,14 +114,15 @@ def make_tuner(experiment, path, resume):
                                   failure_config=tune.FailureConfig(max_failures=2)))
 
 
-def rerun_damaged(run):
-    """Before Tune resumes a run: each trial whose record is damaged (results.damaged_trials) has it
-    set aside and, where Tune's experiment state has the trial finished, is marked errored there, so
-    that Tune runs it again from its last checkpoint (its start if it has none), as a failed trial."""
-    damaged = results.set_aside_damaged(run)
+def rerun_damaged(path):
+    """Before Tune resumes the run at `path`: each trial whose record is damaged
+    (results_trials.damaged_trials) has it set aside and, where Tune's experiment state has the trial
+    finished, is marked errored there, so that Tune runs it again from its last checkpoint (its start
+    if it has none), as a failed trial."""
+    damaged = results.set_aside_damaged(path)
     if not damaged:
         return
-    state_file = max(Path(run).glob("experiment_state-*.json"))   # the newest, as Tune picks it
+    state_file = max(Path(path).glob("experiment_state-*.json"))   # the newest, as Tune picks it
     state = json.loads(state_file.read_text())
     for entry in state["trial_data"]:   # [the trial's state (JSON text), its run metadata (JSON text)]
         trial = json.loads(entry[0])

@@ -103,7 +103,7 @@ def pretrained_pair(folder):
 
 
 def test_prerequisites_that_need_each_other_are_a_cycle_named_in_one_line(tmp_path, results_root, monkeypatch):
-    for module in (utils, launch_plan):   # the project's experiments are those in tmp_path: prerequisites come from there
+    for module in (utils, launch_plan):   # the project's experiments are those in tmp_path: prerequisites too
         monkeypatch.setattr(module, "EXPERIMENTS_DIR", tmp_path.resolve())
     with pytest.raises(ConfigError, match=r"prerequisites form a cycle: loop/a -> loop/b -> loop/a$"):
         launch_plan.plan(str(pretrained_pair(tmp_path / "loop")))

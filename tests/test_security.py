@@ -358,11 +358,12 @@ def test_a_run_that_tune_stops_as_a_whole_is_recorded_failed_keeping_what_ran(tm
     experiment = load_experiment("interference/fig3a", "quick")
     run = results.Run.create(results.run_home(FIG3A, "quick"), experiment)
     monkeypatch.setattr(ray_session, "start_ray", lambda address, quiet=False: None)
-    monkeypatch.setattr(launcher, "make_tuner", mock.Mock(side_effect=ValueError("Cannot initialize a ResourceRequest")))
-    with pytest.raises(launcher.RunError, match=rf"^{run.path}: the run stopped \(Cannot initialize a ResourceRequest\)"):
+    stop = "Cannot initialize a ResourceRequest"
+    monkeypatch.setattr(launcher, "make_tuner", mock.Mock(side_effect=ValueError(stop)))
+    with pytest.raises(launcher.RunError, match=rf"^{run.path}: the run stopped \({stop}\)"):
         launcher.fit(experiment, run)
     info = results.read_info(run.path)
-    assert info["status"] == results.FAILED and info["error"] == "Cannot initialize a ResourceRequest"
+    assert info["status"] == results.FAILED and info["error"] == stop
 
 
 # ---------------------------------------------------------------------------------------------
