@@ -23,6 +23,7 @@ try:
     from matplotlib import pyplot
 
     from analysis_utils import Panel, set_style
+    from cli import add_config_options
     import results
     from utils import (ConfigError, ReaderGone, about, experiment_attribute, last_line, load_document, printable,
                        resolve_config_path)
@@ -32,13 +33,11 @@ except ModuleNotFoundError as missing:   # e.g. the system's python instead of t
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-c", "--config", help="experiment YAML or <exp>/<config>")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog="-c, --profile and -o name the run as main.py was given them")
+    add_config_options(parser, required=False)
     parser.add_argument("--report", action="store_true",
                         help="the reproduction report of every experiment (report/REPORT.md, report/index.html)")
-    parser.add_argument("--profile", help="the profile the run used, e.g. quick")
-    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="the overrides the run used")
     parser.add_argument("--out", help="output folder (default: experiments/<exp>/figures; report/ for --report)")
     parser.add_argument("--partial", action="store_true",
                         help="without a complete run, plot what the newest run has")

@@ -5,7 +5,7 @@
 Launches `main.py` as a user does (a subprocess, a fresh RESULTS_DIR each time) on the quick profile
 of every experiment YAML that has one, and on Fig. 3e at paper scale; `--only` keeps the launches
 whose name (e.g. `fig3e paper`, `interference/fig3a quick`) contains one of the texts.
-Each launch's phases are read from the run.json files it wrote (main.Timings; a prerequisite run
+Each launch's phases are read from the run.json files it wrote (launcher.Timings; a prerequisite run
 by the launch counts to it). `wall` is measured from outside, interpreter start and exit included;
 `exit` is the part main.py's own record leaves out (interpreter start and teardown). Writes
 figure_time.csv (one row per launch) and figure_time.md (per config: the median of each column over

@@ -14,9 +14,12 @@ import pytest
 import torch
 
 import cost
+import launch_plan
+import launcher
 import main
 import progress
 import results
+import results_trials
 from rules import Rule
 import trainables
 import utils
@@ -47,43 +50,43 @@ def tree(root):
 # Prerequisites
 # ---------------------------------------------------------------------------------------------
 def test_a_run_name_leads_to_the_yaml_and_profile_that_produce_it():
-    assert main.producer("concept_drift/pretrain-quick") == (PRETRAIN, "quick")
-    assert main.producer("concept_drift/pretrain") == (PRETRAIN, None)
-    assert main.producer("concept_drift/pretrain-nosuchprofile") is None
-    assert main.producer("concept_drift/pretrain-quick+0123abcd") is None   # overrides: no YAML alone
-    assert main.producer("nowhere/pretrain") is None
+    assert launch_plan.producer("concept_drift/pretrain-quick") == (PRETRAIN, "quick")
+    assert launch_plan.producer("concept_drift/pretrain") == (PRETRAIN, None)
+    assert launch_plan.producer("concept_drift/pretrain-nosuchprofile") is None
+    assert launch_plan.producer("concept_drift/pretrain-quick+0123abcd") is None   # overrides: no YAML alone
+    assert launch_plan.producer("nowhere/pretrain") is None
 
 
 def test_a_missing_prerequisite_is_planned_first_and_a_complete_one_is_reused(results_root):
-    first, last = main.plan("concept_drift/drift", "quick")
+    first, last = launch_plan.plan("concept_drift/drift", "quick")
     assert (first.ref, first.action) == ("concept_drift/pretrain-quick", "run")
     assert first.needed_by == "concept_drift/drift-quick"
     assert first.experiment.path == PRETRAIN and first.experiment.profile == "quick"
     assert (last.ref, last.action, last.needed_by) == ("concept_drift/drift-quick", "run", None)
     complete = write_run(results.run_home(PRETRAIN, "quick"), TRIALS[:1], results.COMPLETE)
-    reused, last = main.plan("concept_drift/drift", "quick")
+    reused, last = launch_plan.plan("concept_drift/drift", "quick")
     assert (reused.action, reused.run, reused.experiment) == ("reuse", complete, None)
-    [alone] = main.plan("concept_drift/pretrain", "quick")                     # needs nothing
+    [alone] = launch_plan.plan("concept_drift/pretrain", "quick")                     # needs nothing
     assert alone.ref == "concept_drift/pretrain-quick"
 
 
 def test_resume_continues_an_unfinished_prerequisite_and_then_starts_the_experiment(results_root):
     unfinished = write_run(results.run_home(PRETRAIN, "quick"), TRIALS[:1], results.RUNNING)
-    first, last = main.plan("concept_drift/drift", "quick", resume=True)
+    first, last = launch_plan.plan("concept_drift/drift", "quick", resume=True)
     assert (first.action, first.run, last.action) == ("resume", unfinished, "run")
     with pytest.raises(ConfigError, match="^--resume: no run to resume under"):
-        main.plan("concept_drift/pretrain", None, resume=True)
+        launch_plan.plan("concept_drift/pretrain", None, resume=True)
 
 
 def test_configs_listed_under_requires_are_prerequisites_with_the_same_profile():
     experiment = load_experiment("interference/fig3a", "quick", ["requires=[concept_drift/pretrain]"])
-    assert main.prerequisites(experiment) == {"concept_drift/pretrain-quick": (PRETRAIN, "quick")}
+    assert launch_plan.prerequisites(experiment) == {"concept_drift/pretrain-quick": (PRETRAIN, "quick")}
     experiment = load_experiment("interference/fig3a", "quick", ["requires=[concept_drift/nosuch]"])
     with pytest.raises(ConfigError, match=r"^requires\[0\]: concept_drift/nosuch: no such file"):
-        main.prerequisites(experiment)
+        launch_plan.prerequisites(experiment)
     experiment.doc["requires"], experiment.profile = ["concept_drift/pretrain"], "paper"
     with pytest.raises(ConfigError, match=r"^requires\[0\]: .*pretrain.yaml has no profile 'paper'"):
-        main.prerequisites(experiment)
+        launch_plan.prerequisites(experiment)
     with pytest.raises(ConfigError, match=r"requires\[0\]: must match .* got 'pretrain'$"):
         load_experiment("interference/fig3a", "quick", ["requires=[pretrain]"])
 
@@ -100,18 +103,18 @@ def pretrained_pair(folder):
 
 
 def test_prerequisites_that_need_each_other_are_a_cycle_named_in_one_line(tmp_path, results_root, monkeypatch):
-    for module in (utils, main):   # the project's experiments are those in tmp_path: prerequisites come from there
+    for module in (utils, launch_plan):   # the project's experiments are those in tmp_path: prerequisites too
         monkeypatch.setattr(module, "EXPERIMENTS_DIR", tmp_path.resolve())
     with pytest.raises(ConfigError, match=r"prerequisites form a cycle: loop/a -> loop/b -> loop/a$"):
-        main.plan(str(pretrained_pair(tmp_path / "loop")))
+        launch_plan.plan(str(pretrained_pair(tmp_path / "loop")))
 
 
 def test_a_prerequisite_that_will_run_first_is_not_required_to_have_weights_yet(results_root):
-    steps = main.plan("concept_drift/drift", "quick")
+    steps = launch_plan.plan("concept_drift/drift", "quick")
     pending = {step.ref for step in steps}
-    main.prepare(steps[-1].experiment, pending, local=True)   # no ConfigError
+    launch_plan.prepare(steps[-1].experiment, pending, local=True)   # no ConfigError
     with pytest.raises(ConfigError, match="config.model.init.run: no complete run of concept_drift/pretrain-quick"):
-        main.prepare(steps[-1].experiment, set(), local=True)
+        launch_plan.prepare(steps[-1].experiment, set(), local=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,13 +179,13 @@ def test_trial_progress_reads_each_trials_last_complete_report(tmp_path):
     states = sorted(results.trial_progress(tmp_path))
     assert states == [(0, "done", 4), (1, "running", 3), (2, "failed", 1)]
     assert [s for _, s, _ in sorted(results.trial_progress(tmp_path))] == ["done", "running", "failed"]
-    assert results._last_report(running, block=16)["iterations_done"] == 3   # read back in small blocks
+    assert results_trials._last_report(running, block=16)["iterations_done"] == 3   # read back in small blocks
 
 
 def test_a_runs_timings_are_whole_milliseconds_that_add_up_to_its_wall_time(monkeypatch):
     clock = iter([100.0, 100.5, 101.2504, 103.0, 107.9999, 108.25])
-    monkeypatch.setattr(main.time, "time", lambda: next(clock))
-    timings = main.Timings(start=99.0)
+    monkeypatch.setattr(launcher.time, "time", lambda: next(clock))
+    timings = launcher.Timings(start=99.0)
     with timings.phase("ray_start"):              # 100.0 .. 100.5
         pass
     timings.setup_done()                          # 101.2504: what no phase counted, 1.7504 s, is setup
@@ -304,7 +307,7 @@ def test_a_second_launch_on_a_home_in_use_is_refused_naming_the_owner_and_change
     home = results.run_home(FIG3A, "quick")
     write_run(home, TRIALS, results.COMPLETE)
     prepared = []
-    monkeypatch.setattr(main, "prepare", lambda *args: prepared.append(args))
+    monkeypatch.setattr(launch_plan, "prepare", lambda *args: prepared.append(args))
     with results.locked(home):
         before = tree(results_root)
         assert main.main(["-c", "interference/fig3a", "--profile", "quick"]) == 2

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import results
+import results_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def killed_part_way(run):
 def cut_short(run, label):
     """Cut the end off the record (result.json) of the run's trial `label`; returns its folder."""
     labels = results.read_info(run)["trial_labels"]
-    [trial_dir] = [d for d in run.glob("trial_*") if labels[results._trial_index(d)] == label]
+    [trial_dir] = [d for d in run.glob("trial_*") if labels[results_trials._trial_index(d)] == label]
     record = trial_dir / "result.json"
     record.write_bytes(record.read_bytes()[:-40])
     return trial_dir
@@ -89,7 +90,7 @@ def in_second_pack_with_a_checkpoint(run):
     """True once the trial has reported from its second pack (members 4-7), iteration 3 or later,
     and saved a state there."""
     trial_dirs = list(run.glob("trial_*")) if run else []
-    last = results._last_report(trial_dirs[0]) if trial_dirs else None
+    last = results_trials._last_report(trial_dirs[0]) if trial_dirs else None
     return (last is not None and not last["done"] and min(last["rows"]["member"]) >= 4
             and last["iterations_done"] >= 3 and any(trial_dirs[0].glob(f"checkpoint_*/{results.STATE_FILE}")))
 
@@ -115,7 +116,7 @@ def test_a_trial_killed_mid_run_continues_from_its_checkpoint_and_equals_an_unin
     assert done.returncode == 0, done.stderr[-3000:]
     [run] = results.runs(home)
     [trial_dir] = run.glob("trial_*")
-    reports = results._reports(trial_dir)
+    reports = results_trials._reports(trial_dir)
     resumed = [r for r in reports if r["attempt"] == reports[-1]["attempt"]]
     trained = [r for r in resumed if "compute" in r]   # what the resumed attempt computed itself
     assert all(min(r["rows"]["member"]) >= 4 for r in trained)   # the first pack is not trained again,

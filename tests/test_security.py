@@ -27,8 +27,11 @@ import yaml
 
 import analysis_v1
 import data_utils
-import main
+import launch_plan
+import launcher
+import ray_session
 import results
+from schema import load_experiment
 from test_bad_inputs import GOOD, IMAGES, assert_refused, case_ids, then, world  # noqa: F401 (world: a fixture)
 from test_results import FIG3A, TRIALS, write_run
 from utils import ConfigError, ReaderGone, parse_yaml
@@ -230,7 +233,7 @@ def test_a_yaml_elsewhere_never_shares_a_home_with_the_projects_config(tmp_path,
     assert theirs.parent == ours.parent and theirs.name.startswith("fig3a@") and theirs.name.endswith("-quick")
     elsewhere.write_text(FIG3A.read_text() + "# edited\n")                     # another file, another home
     assert results.run_home(elsewhere, "quick") not in (ours, theirs)
-    assert main.config_file(FIG3A) == "experiments/interference/fig3a.yaml"  # the same in a Ray job's copy
+    assert results.config_file(FIG3A) == "experiments/interference/fig3a.yaml"  # the same in a Ray job's copy
 
 
 def test_a_prerequisite_is_the_projects_config_never_a_yaml_beside_the_one_that_needs_it(tmp_path, monkeypatch):
@@ -240,12 +243,12 @@ def test_a_prerequisite_is_the_projects_config_never_a_yaml_beside_the_one_that_
     drift = folder / "drift.yaml"
     drift.write_text((ROOT / "experiments" / "concept_drift" / "drift.yaml").read_text())
     (folder / "pretrain.yaml").write_text(PRETRAIN.read_text().replace("lr:", "lr: 0.5 #"))   # unrelated
-    first, last = main.plan(str(drift), "quick")
+    first, last = launch_plan.plan(str(drift), "quick")
     assert (first.ref, first.experiment.path) == ("concept_drift/pretrain-quick", PRETRAIN)
     assert last.home.name.startswith("drift@")
     monkeypatch.chdir(tmp_path / "elsewhere")   # `requires` names the project's configs, never one here
-    experiment = main.load_experiment(str(drift), "quick", ["requires=[concept_drift/pretrain]"])
-    assert main.prerequisites(experiment)["concept_drift/pretrain-quick"] == (PRETRAIN, "quick")
+    experiment = load_experiment(str(drift), "quick", ["requires=[concept_drift/pretrain]"])
+    assert launch_plan.prerequisites(experiment)["concept_drift/pretrain-quick"] == (PRETRAIN, "quick")
 
 
 def test_homes_and_runs_are_private_and_the_lock_is_the_users_alone(tmp_path, monkeypatch):
@@ -328,7 +331,7 @@ def test_analysis_partial_plots_what_a_run_with_a_damaged_record_has(damaged_run
 
 
 def test_resume_sets_a_damaged_record_aside_and_has_tune_run_its_trial_again(damaged_run, capsys):
-    main.rerun_damaged(damaged_run)
+    launcher.rerun_damaged(damaged_run)
     assert "trial_0/result.json: damaged trial record" in capsys.readouterr().err
     assert not (damaged_run / "trial_0" / "result.json").exists()
     assert (damaged_run / "trial_0" / "result.json.damaged").exists()
@@ -344,7 +347,7 @@ def test_a_damaged_run_json_of_an_earlier_run_does_not_stop_a_completed_launch(t
     (earlier / results.INFO_FILE).write_text('{"status": "comp')
     latest = write_run(home, TRIALS, results.COMPLETE)
     said = []
-    main.report_current(home, latest, {"status": results.COMPLETE}, said.append)
+    launcher.report_current(results.Run(latest, {"status": results.COMPLETE}), said.append)
     assert said[0] == f"note: {earlier / results.INFO_FILE}: unreadable run record (Unterminated string starting " \
                       "at: line 1 column 12 (char 11)); expected the JSON file main.py writes"
     assert said[1:] == [f"current run: {latest}"]
@@ -352,14 +355,15 @@ def test_a_damaged_run_json_of_an_earlier_run_does_not_stop_a_completed_launch(t
 
 def test_a_run_that_tune_stops_as_a_whole_is_recorded_failed_keeping_what_ran(tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
-    experiment = main.load_experiment("interference/fig3a", "quick")
-    run = results.new_run(results.run_home(FIG3A, "quick"))
-    monkeypatch.setattr(main, "start_ray", lambda address, quiet=False: None)
-    monkeypatch.setattr(main, "make_tuner", mock.Mock(side_effect=ValueError("Cannot initialize a ResourceRequest")))
-    with pytest.raises(main.RunError, match=rf"^{run}: the run stopped \(Cannot initialize a ResourceRequest\)"):
-        main.run(experiment, run)
-    info = results.read_info(run)
-    assert info["status"] == results.FAILED and info["error"] == "Cannot initialize a ResourceRequest"
+    experiment = load_experiment("interference/fig3a", "quick")
+    run = results.Run.create(results.run_home(FIG3A, "quick"), experiment)
+    monkeypatch.setattr(ray_session, "start_ray", lambda address, quiet=False: None)
+    stop = "Cannot initialize a ResourceRequest"
+    monkeypatch.setattr(launcher, "make_tuner", mock.Mock(side_effect=ValueError(stop)))
+    with pytest.raises(launcher.RunError, match=rf"^{run.path}: the run stopped \({stop}\)"):
+        launcher.fit(experiment, run)
+    info = results.read_info(run.path)
+    assert info["status"] == results.FAILED and info["error"] == stop
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,11 @@
-"""The module structure: the project's modules import each other without cycles."""
+"""The module structure: the project's modules import each other without cycles, and a command
+line's --help loads no heavy module."""
 import ast
 from pathlib import Path
+import subprocess
+import sys
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,3 +76,14 @@ def test_every_test_file_is_in_exactly_one_group_and_every_group_is_a_marker():
     ini.read(ROOT / "pytest.ini")
     markers = {line.split(":")[0].strip() for line in ini["pytest"]["markers"].splitlines() if line.strip()}
     assert set(GROUPS) | {"slow", "gpu"} <= markers
+
+
+@pytest.mark.parametrize("script", ["main.py", "analysis_v1.py"])
+def test_a_command_lines_help_imports_neither_torch_nor_ray(script):
+    check = (f"import runpy, sys\nsys.argv = [{script!r}, '--help']\n"
+             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "except SystemExit as done:\n    assert done.code == 0, done.code\n"
+             "print('heavy:', sorted({'torch', 'ray'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage: " in done.stdout and done.stdout.splitlines()[-1] == "heavy: []"
