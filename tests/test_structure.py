@@ -71,3 +71,23 @@ def test_every_test_file_is_in_exactly_one_group_and_every_group_is_a_marker():
     ini.read(ROOT / "pytest.ini")
     markers = {line.split(":")[0].strip() for line in ini["pytest"]["markers"].splitlines() if line.strip()}
     assert set(GROUPS) | {"slow", "gpu"} <= markers
+
+
+def imported_by(module, graph):
+    """Every project module that `module` imports, directly or through the modules it imports."""
+    seen, todo = set(), [module]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_the_config_language_imports_no_engine_and_the_engine_no_rule_and_no_results_store():
+    graph = project_imports()
+    assert not {"engine", "trainables", "main"} & imported_by("schema", graph)
+    assert not {"pc_trainable", "bp_trainable", "tp_trainable", "results"} & graph["engine"]
+
+
+def test_the_import_closure_follows_the_modules_through():
+    assert imported_by("a", {"a": {"b"}, "b": {"c"}, "c": set()}) == {"b", "c"}
