@@ -31,8 +31,9 @@ class TaskConfig(BaseModel):
 class Task(Protocol):
     """The members' task (see the module docstring); shapes: M members, B samples of a batch.
 
-    Required: `Config`, `dims`, the constructor and `play`. The members below with a body are the
-    optional ones; their bodies are the defaults.
+    Required: `Config`, `dims`, the constructor and `play`, declared here. Optional, with their
+    defaults here: `resumable` (no), `prepare` and `drop` (nothing to do), `eval_sets` (none), and
+    `state_dict`/`load_state_dict`, which a resumable task defines.
     """
     Config: ClassVar[type[TaskConfig]]   # the keys of the task's `data` section
     resumable: ClassVar[bool] = False    # True: state_dict/load_state_dict checkpoint it mid-trial
