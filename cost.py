@@ -1,7 +1,7 @@
 """What a launch will cost on this machine, measured before it starts (`main.py --dry-run`; no Ray).
 
 Trials that differ only in packable values (seeds, learning rates, ...) cost the same, so each kind
-of trial is measured once: its packed run is built as a trial builds it (engine.PackedRun, with the
+of trial is measured once: its packed training is built as a trial builds it (engine.PackedTraining, with the
 trial's data, threads and device; a pretrained init is replaced by a drawn one of the same shapes)
 and run briefly. The rule's learning steps are timed until a small budget is spent; after that a
 step is only counted, so an iteration goes on cheaply to its end while the rest (the task's own
@@ -141,7 +141,7 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
     before = resident()
     try:
         start = time.perf_counter()
-        run = engine.PackedRun.build(members)
+        run = engine.PackedTraining.build(members)
         sync()
         build = time.perf_counter() - start
         timer = StepTimer(run.learner.rule.step, budget, sync)
@@ -182,10 +182,11 @@ def kind(members):
 
 
 def trial_device(experiment):
-    """The device the trials would use here: CUDA when they ask for a GPU and torch sees one."""
+    """The device the trials would use here (engine.trial_device): Ray gives them a GPU when they ask
+    for one and torch sees one."""
     wanted = experiment.doc["resources_per_trial"]["gpu"] > 0
-    member_device = experiment.trials[0]["members"][0].get("device", "auto")
-    return "cuda" if wanted and member_device != "cpu" and torch.cuda.is_available() else "cpu"
+    given = list(range(torch.cuda.device_count())) if wanted else []
+    return engine.trial_device(experiment.trials[0]["members"][0]["device"], given, torch.cuda.is_available())
 
 
 def fused(member):

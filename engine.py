@@ -1,14 +1,16 @@
-"""The packed run, without Ray: the members of one trial trained as one tensor program.
+"""Packed training, without Ray: the members of one pack trained as one tensor program.
 
-A trial's members are validated configs that differ only in PACKABLE values. `train` builds their
-network (network.py), optimizer (optim.py), learning rule (rules.py) and task, runs the iterations,
-measures (metrics.py) and reports one row per member and iteration. A member whose loss or weights
-become non-finite is marked diverged; the others go on unaffected.
+A pack's members are validated configs that differ only in packable values (rules.packable).
+`train` builds their network (network.py), optimizer (optim.py), learning rule (rules.py) and task
+(tasks.py), trains the iterations, measures (metrics.py) and reports one row per member and
+iteration. A member whose loss or weights become non-finite is marked diverged; the others go on
+unaffected.
 
-A task is what the members learn from. An open-loop task (a stream, streams.py) yields the batches
-of an iteration; a closed-loop task has `run(iteration, learner)` and drives the `Learner` itself,
-so its next input or target may depend on the members' own outputs (a choice, an environment step).
-Either way every member keeps its own data, so packing never changes a member's results.
+Every iteration the task plays with the members' `Learner` (tasks.Task.play): an open-loop task
+has it learn from its batches, a closed-loop one drives it, its next input or target depending on
+the members' own outputs. Either way every member keeps its own data, so packing never changes a
+member's results. The engine names no rule and no task: it finds both in their registries
+(rules.get_rule, streams.task_class), and what it needs of a rule the `Rule` declares.
 """
 import ctypes
 import ctypes.util
@@ -22,23 +24,32 @@ import torch
 from conv import weight_shapes, with_convolutions
 from fused import FUSED_STEPS
 from graphs import GraphedStep, graphs_pay
-from metrics import ERROR_PREFIX, METRICS, NEEDS, Observation
+from metrics import ANTICIPATING_RULE, ERROR_PREFIX, METRICS, NEEDS, Observation
 from network import ACTIVATIONS, Params, dense_shapes, feedforward, init_params, masked, predict
 from optim import OPTIMIZERS
-from pc_trainable import relaxed_state, settings_of as pc_settings_of
-import results
-from rules import get_rule
-from streams import STREAMS, capture, restore
-from utils import derive_seed, experiment_attribute, flatten
+from rules import get_rule, packable
+from streams import task_class
+from tasks import Task, capture, restore
+from utils import ConfigError, derive_seed, flatten
 
-# Values that may differ between the members of one trial (they do not change tensor shapes).
-PACKABLE = ("seed", "optimizer.lr", "pc.inference_lr", "pc.x_lr_discount", "model.init")
+GPU_HINT = "set resources_per_trial.gpu (e.g. 1, or 0.5 to share one), or device: auto or cpu"
 
 
-def pick_device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+def trial_device(requested, gpu_ids, cuda_available):
+    """The device of a trial, the one rule for it: `requested` is config.device (auto, cpu, cuda),
+    `gpu_ids` the GPUs the trial was given (Ray's assignment; outside Ray, every GPU torch sees).
+    auto means CUDA exactly when the trial was given a GPU."""
+    if requested == "cpu":
+        return "cpu"
+    if not gpu_ids:
+        if requested == "cuda":
+            raise ConfigError(f"config.device: cuda, but this trial was given no GPU; {GPU_HINT}")
+        return "cpu"
+    if not cuda_available:
+        raise ConfigError(f"config.device: {requested}: this trial was given GPU {gpu_ids}, but torch "
+                          f"{torch.__version__} cannot use CUDA here (a CPU build?); install torch's "
+                          "CUDA build on the node, or set device: cpu and resources_per_trial.gpu: 0")
+    return "cuda"
 
 
 @functools.cache
@@ -57,19 +68,14 @@ def keep_freed_memory():
     return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 128 << 20))
 
 
-def task_class(name):
-    """A registered stream (streams.STREAMS) or an experiment's own task class, named
-    experiments.<experiment>.<module>:<Class> (checked before it is imported)."""
-    return STREAMS[name] if name in STREAMS else experiment_attribute(name, "config.data.name", "class")
-
-
 def shared_config(config):
-    """A member config's flattened values outside PACKABLE: what the members of a pack share."""
-    return {k: v for k, v in flatten(config).items() if not any(k == p or k.startswith(p + ".") for p in PACKABLE)}
+    """A member config's flattened values outside the packable paths: what the members of a pack share."""
+    return {k: v for k, v in flatten(config).items()
+            if not any(k == p or k.startswith(p + ".") for p in packable())}
 
 
 def check_members(members):
-    """Members of one trial must agree on everything outside PACKABLE."""
+    """Members of one pack must agree on everything outside the packable paths."""
     first = shared_config(members[0])
     for i, member in enumerate(members[1:], 1):
         differing = sorted(k for k, v in shared_config(member).items() if first.get(k) != v)
@@ -79,15 +85,15 @@ def check_members(members):
 
 @dataclass
 class Learner:
-    """The members of one trial as a task sees them: their outputs and one learning step.
+    """The members of one pack as a task sees them: their outputs and one learning step.
 
     `learn` takes a batch (s, t) for every member and an optional mask (broadcastable to the output
     [M, B, n_out]) of the output units whose error counts, e.g. only the action a member chose. The
     first batch of an iteration is its probe: the metrics compare the outputs on it before and after.
     `keep` names what the metrics need besides (metrics.NEEDS): the probe's hidden state at the end
-    of inference ("inferred"), its feed-forward hidden state before learning and the state PC's
-    inference anticipates ("prospective", with `pc_settings`), the weights before the iteration and
-    at the start ("weight_history").
+    of inference ("inferred"), its feed-forward hidden state before learning and the state that
+    `anticipate(params, s, t, act, mask)` returns ("prospective": metrics.ANTICIPATING_RULE's relaxed
+    state), the weights before the iteration and at the start ("weight_history").
     """
     params: Params
     act: object
@@ -96,7 +102,7 @@ class Learner:
     settings: object
     error_units: torch.Tensor = None   # [n_out] static mask from the config's error_units
     keep: frozenset = frozenset()
-    pc_settings: object = None
+    anticipate: callable = None
     graphed: object = None   # on a GPU, the rule's step replayed from CUDA graphs (graphs.py)
     probe: tuple = None
     before: torch.Tensor = None
@@ -128,7 +134,7 @@ class Learner:
                 trace = self.keeping_inferred(trace)
             if "prospective" in self.keep:
                 self.hidden_before = feedforward(self.params, s, self.act)[:-1]
-                self.anticipated = relaxed_state(self.params, s, t, self.act, self.pc_settings, mask)
+                self.anticipated = self.anticipate(self.params, s, t, self.act, mask)
         if trace is None and self.graphed is not None:
             loss = self.graphed(self.params, self.optimizer, s, t, self.act, self.settings, mask)
         else:
@@ -165,12 +171,15 @@ class Learner:
                            self.initial_weights)
 
 
-def build_learner(members):
-    """The members' network, optimizer and rule as one Learner (without a task)."""
+def build_learner(members, load_weights=None):
+    """The members' network, optimizer and rule as one Learner (without a task); `load_weights` as
+    for initial_params."""
     keep_freed_memory()
     first = members[0]
-    device, dtype = pick_device(first["device"]), getattr(torch, first["dtype"])
-    params = initial_params(members, dtype, device)
+    visible = list(range(torch.cuda.device_count()))   # outside Ray every GPU counts as given
+    device = trial_device(first["device"], visible, torch.cuda.is_available())
+    dtype = getattr(torch, first["dtype"])
+    params = initial_params(members, dtype, device, load_weights)
     lr = learning_rates(members, params, dtype, device)
     optimizer = OPTIMIZERS[first["optimizer"]["name"]](params, lr, weight_decay=first["optimizer"]["weight_decay"])
     rule = learning_rule(first, device)
@@ -178,8 +187,16 @@ def build_learner(members):
     keep = frozenset(NEEDS[name] for name in first["log"] if name in NEEDS)
     return Learner(params, act, optimizer, rule, rule.settings(members, dtype, device),
                    error_units_mask(first, dtype, device),
-                   keep, pc_settings_of(members, dtype, device) if "prospective" in keep else None,
+                   keep, anticipation(members, dtype, device) if "prospective" in keep else None,
                    GraphedStep(rule.step) if graphs_pay(device, rule, optimizer) else None)
+
+
+def anticipation(members, dtype, device):
+    """(params, s, t, act, mask) -> x+ of the prospective metrics: the hidden state that the inference
+    of metrics.ANTICIPATING_RULE reaches with the weights held fixed, with the members' settings of it."""
+    rule = get_rule(ANTICIPATING_RULE)
+    settings = rule.settings(members, dtype, device)
+    return lambda params, s, t, act, mask: rule.relaxed(params, s, t, act, settings, mask)
 
 
 def learning_rule(config, device):
@@ -189,27 +206,21 @@ def learning_rule(config, device):
     return replace(rule, step=FUSED_STEPS[rule.name]) if wants else rule
 
 
-def run_batches(stream, iteration, learner):
-    """An open-loop iteration: learn from each of the stream's batches; no columns of its own."""
-    for s, t in stream.batches(iteration):
-        learner.learn(s, t)
-    return {}
-
-
 @dataclass
-class PackedRun:
-    """Everything one trial trains: the learner (members' weights, optimizer, rule), task, metrics,
+class PackedTraining:
+    """Everything one pack trains: the learner (members' weights, optimizer, rule), task, metrics,
     and how far it got: the iterations done and which members diverged."""
     learner: Learner
-    task: object
+    task: Task
     metrics: list = field(default_factory=list)
     iteration: int = 0
     diverged: torch.Tensor = None   # [M] bool
 
     @classmethod
-    def build(cls, members):
+    def build(cls, members, load_weights=None):
+        """The training of `members`; `load_weights` as for initial_params."""
         check_members(members)
-        learner = build_learner(members)
+        learner = build_learner(members, load_weights)
         first, weights = members[0], learner.params.weights[0]
         task = task_class(first["data"]["name"])(first["data"], [m["seed"] for m in members],
                                                  weights.device, weights.dtype)
@@ -219,11 +230,6 @@ class PackedRun:
     @property
     def params(self):
         return self.learner.params
-
-    @property
-    def resumable(self):
-        """Whether the task can save its state, so the run can continue from a checkpoint."""
-        return hasattr(self.task, "state_dict")
 
     def state_dict(self):
         """Everything the next iteration depends on, as tensors and plain containers (a checkpoint)."""
@@ -252,8 +258,7 @@ class PackedRun:
     def iterate(self, iteration):
         """Train one iteration and measure; returns ({column: [M] tensor}, finite [M])."""
         self.learner.begin()
-        run = getattr(self.task, "run", None)
-        columns = run(iteration, self.learner) if run else run_batches(self.task, iteration, self.learner)
+        columns = self.task.play(iteration, self.learner)
         obs = self.learner.observe(self.task)
         for metric in self.metrics:
             columns.update(metric(obs))
@@ -264,12 +269,10 @@ class PackedRun:
 
     def silence(self, diverged):
         """Zero the weights of diverged members so they stay finite (their scores are fixed), and
-        tell a task that can stop simulating them (`task.drop(mask [M])`, e.g. a closed-loop task)."""
+        tell the task, which may stop simulating them (tasks.Task.drop)."""
         for p in self.params.tensors:
             p[diverged] = 0
-        drop = getattr(self.task, "drop", None)
-        if drop is not None:
-            drop(diverged.cpu().numpy())
+        self.task.drop(diverged.cpu().numpy())
 
 
 def split_columns(columns):
@@ -312,14 +315,14 @@ def is_pretrained(init):
     return isinstance(init, dict) and init["name"] == "pretrained"
 
 
-def initial_params(members, dtype, device):
-    """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's; with
-    model.conv, the first layers are convolutions (conv.py)."""
+def initial_params(members, dtype, device, load_weights=None):
+    """Each member's initial weights: drawn from its seed's 'init' stream, or a saved run's, read by
+    `load_weights(run, member) -> (weights, biases)` (results.load_weights); with model.conv, the first
+    layers are convolutions (conv.py)."""
     model = members[0]["model"]
     frozen = {l for l, trainable in enumerate(model["trainable"] or []) if not trainable}
     if is_pretrained(model["init"]):
-        saved = [results.load_weights(m["model"]["init"]["run"], m["model"]["init"]["member"])
-                 for m in members]
+        saved = [load_weights(m["model"]["init"]["run"], m["model"]["init"]["member"]) for m in members]
         weights = [torch.stack([w[l] for w, _ in saved]).to(device, dtype) for l in range(len(saved[0][0]))]
         biases = [None if saved[0][1][l] is None else
                   torch.stack([b[l] for _, b in saved]).to(device, dtype) for l in range(len(weights))]
@@ -336,33 +339,34 @@ def auto_report_every(iterations, reports=32):
     return max(1, math.ceil(iterations / reports))
 
 
-def train(members, iterations, report, report_every=0, checkpoint_every_s=None, start=None):
-    """Train the packed members for `iterations` iterations; returns the PackedRun.
+def train(members, iterations, report, report_every=0, checkpoint_every_s=None, start=None, load_weights=None):
+    """Train the packed members for `iterations` iterations; returns their PackedTraining.
 
     Calls report(rows, done) with columnar rows {"iteration", "member", "diverged", columns...}
     every `report_every` iterations and at the end. With `checkpoint_every_s`, a report at the end
     of the first iteration that many seconds after the previous checkpoint (or the start) is
-    report(rows, done, state) instead, `state` being the run's state_dict; `start`, such a state,
-    continues the run from there, bit for bit as if it had not stopped (if the task is resumable).
+    report(rows, done, state) instead, `state` being the training's state_dict; `start`, such a state,
+    continues the training from there, bit for bit as if it had not stopped (if the task is
+    resumable). A pretrained init's weights come from `load_weights` (initial_params).
     """
-    run = PackedRun.build(members)
+    training = PackedTraining.build(members, load_weights)
     if start is not None:
-        run.load_state_dict(start)
+        training.load_state_dict(start)
     every = report_every or auto_report_every(iterations)
-    checkpointing = checkpoint_every_s is not None and run.resumable
+    checkpointing = checkpoint_every_s is not None and training.task.resumable
     buffer, saved = [], time.monotonic()
-    while run.iteration < iterations:
-        iteration = run.iteration
-        buffer.append((iteration, run.advance(), run.diverged.clone()))
-        done = run.iteration == iterations
+    while training.iteration < iterations:
+        iteration = training.iteration
+        buffer.append((iteration, training.advance(), training.diverged.clone()))
+        done = training.iteration == iterations
         due = checkpointing and not done and time.monotonic() - saved >= checkpoint_every_s
         if due:
-            report(rows(buffer, len(members)), done, run.state_dict())
+            report(rows(buffer, len(members)), done, training.state_dict())
             buffer, saved = [], time.monotonic()
         elif done or len(buffer) == every:
             report(rows(buffer, len(members)), done)
             buffer = []
-    return run
+    return training
 
 
 def rows(buffer, num_members):

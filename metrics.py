@@ -1,8 +1,8 @@
 """Per-member measurements logged once per iteration (the YAML's `log` list names them).
 
 Each metric maps an `Observation` of one iteration to {column: tensor [M] or [M, k]}; a [M, k]
-measurement becomes the columns <name>_0 .. <name>_{k-1}. A closed-loop task may log its own
-columns from its `run` (see engine.py).
+measurement becomes the columns <name>_0 .. <name>_{k-1}. A task may log its own columns besides,
+from its `play` (tasks.py).
 """
 from dataclasses import dataclass
 
@@ -26,7 +26,7 @@ class Observation:
     """
     params: object
     act: object
-    stream: object
+    task: object
     probe: tuple
     before: torch.Tensor
     after: torch.Tensor
@@ -72,10 +72,10 @@ def classification_error(params, act, x, t, chunk=1000):
 
 
 def test_error(obs):
-    """Classification error on each of the stream's evaluation sets: test_error[_<set>]."""
+    """Classification error on each of the task's evaluation sets: test_error[_<set>]."""
     return {("test_error" if name == "test" else f"test_error_{name}"):
             classification_error(obs.params, obs.act, x, t)
-            for name, (x, t) in obs.stream.eval_sets().items()}
+            for name, (x, t) in obs.task.eval_sets().items()}
 
 
 def weights(obs):
@@ -122,6 +122,10 @@ METRICS = {
 
 # What a metric needs the learner to keep (engine.Learner.keep).
 NEEDS = {"inferred": "inferred", "prospective_index": "prospective", "weight_path": "weight_history"}
+
+# The rule whose relaxed state (rules.Rule.relaxed) is x+ of the prospective index, whatever rule
+# trains: the paper defines x+ by PC's inference.
+ANTICIPATING_RULE = "pc"
 
 # Columns that score a diverged member as a total failure (the paper plots error 1.0 for them).
 ERROR_PREFIX = "test_error"

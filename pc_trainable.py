@@ -146,4 +146,5 @@ def relaxed_state(params, s, t, act, settings, output_mask=None):
     return kept["xs"]
 
 
-RULE = Rule("pc", pc_step, settings_of, graphable=True)
+RULE = Rule("pc", pc_step, settings_of, graphable=True, packable=("pc.inference_lr", "pc.x_lr_discount"),
+            relaxed=relaxed_state)

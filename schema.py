@@ -24,12 +24,11 @@ from pydantic_core import PydanticCustomError
 import yaml
 
 from conv import conv_geometry
-from engine import PACKABLE, task_class
 from metrics import METRICS
 from network import ACTIVATIONS, INITS
 from optim import OPTIMIZERS
-from rules import RULE_NAMES
-from streams import STREAMS, Number
+from rules import RULE_NAMES, packable
+from streams import STREAMS, Number, task_class
 from utils import (OWN_NAME, REF_PATTERN, ConfigError, about, check_pack_axes, expand_variants,
                    experiment_attribute, load_document, pack_trials, resolve_config_path)
 
@@ -531,7 +530,7 @@ class Trainable:
         return getattr(importlib.import_module(module), attribute)
 
 
-TRAINABLES = {"supervised": Trainable("trainables:supervised", SupervisedConfig, PACKABLE)}
+TRAINABLES = {"supervised": Trainable("trainables:supervised", SupervisedConfig, packable())}
 
 
 def resolve_trainable(spec):

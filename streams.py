@@ -1,25 +1,22 @@
-"""Training streams: what a trainable consumes.
+"""Training streams: the open-loop tasks (tasks.py), and the registry of tasks by name.
 
 A stream is built for the members of one trial from the YAML's `data` section and each member's
 seed; it yields the training batches of an iteration, (s, t) with s [B, n_in] (shared) or
 [M, B, n_in], t likewise, and the evaluation sets. Every random draw comes from a per-member
 generator seeded from the member's seed, so packing members together never changes what one sees.
 
-Each stream has a pydantic `Config` (the keys of its `data` section); the stream itself takes the
-validated plain dict, `Config.model_validate(d).model_dump()`.
-
-A task that can be checkpointed mid-trial (`Resumable`) names the attributes that change as it runs
-in `STATE`; `state_dict` saves them as plain tensors and containers (random generators as their
-states), which torch.load reads back with weights_only=True, so a checkpoint never runs code.
+A stream that changes as it runs names the attributes that do in `STATE` (tasks.Resumable), so a
+trial can be checkpointed mid-way.
 """
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import BeforeValidator, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 import torch
 
 from data_utils import DATASETS, SPLITS, load_dataset, one_hot, per_class_subset, random_label_permutation
-from utils import derive_seed
+from tasks import Resumable, Task, TaskConfig
+from utils import ConfigError, derive_seed, experiment_attribute
 
 
 def _numeric_string(value):
@@ -42,53 +39,18 @@ def _nonempty_lists(item):
     return Annotated[list[Annotated[list[item], Field(min_length=1)]], Field(min_length=1)]
 
 
-class StreamConfig(BaseModel):
-    """Base of the stream configs: unknown keys and loose types (1.0 for an integer, 1 for a bool) are errors."""
-    model_config = ConfigDict(extra="forbid", strict=True)
+class Stream(Resumable):
+    """An open-loop task: it lists each iteration's training batches (`batches`) and the learner
+    learns from each in turn; the task logs no columns of its own."""
 
+    def batches(self, iteration):
+        """The iteration's training batches (s, t), s [B, n_in] (shared) or [M, B, n_in], t likewise."""
+        raise NotImplementedError
 
-def capture(value):
-    """A copy of `value` made of CPU tensors, numbers, strings and lists/dicts of them: a random
-    generator becomes its state."""
-    if isinstance(value, torch.Generator):
-        return value.get_state()
-    if torch.is_tensor(value):
-        return value.detach().cpu().clone()
-    if isinstance(value, (list, tuple)):
-        return [capture(item) for item in value]
-    if isinstance(value, dict):
-        return {key: capture(item) for key, item in value.items()}
-    return value
-
-
-def restore(current, saved, device):
-    """The value `saved` (by `capture`) stands for, given the live value `current`: generators are
-    set to their saved states in place, tensors come back on `device`."""
-    if isinstance(current, torch.Generator):
-        current.set_state(saved)
-        return current
-    if isinstance(current, (list, tuple)) and len(current) == len(saved):
-        return type(current)(restore(c, s, device) for c, s in zip(current, saved))
-    if isinstance(saved, dict):
-        return {key: restore(current.get(key) if isinstance(current, dict) else None, item, device)
-                for key, item in saved.items()}
-    return saved.to(device) if torch.is_tensor(saved) else saved
-
-
-class Resumable:
-    """A task whose progress lies in the attributes named in STATE (none: it never changes)."""
-    STATE = ()
-
-    def state_dict(self):
-        return {name: capture(getattr(self, name)) for name in self.STATE}
-
-    def load_state_dict(self, state):
-        for name in self.STATE:
-            setattr(self, name, restore(getattr(self, name), state[name], self.state_device))
-
-    @property
-    def state_device(self):
-        return getattr(self, "device", "cpu")
+    def play(self, iteration, learner):
+        for s, t in self.batches(iteration):
+            learner.learn(s, t)
+        return {}
 
 
 def member_generators(seeds, stream):
@@ -107,9 +69,9 @@ def one_hot_members(labels, num_classes, off_value, dtype):
     return flat.view(*labels.shape, num_classes)
 
 
-class FixedPair(Resumable):
+class FixedPair(Stream):
     """The same training batch, given in the YAML, at every iteration for every member (Fig. 3a)."""
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         input: _nonempty_lists(Number) = Field(description="the input batch: one row of values per sample")
         target: _nonempty_lists(Number) = Field(description="the target batch: one row of values per sample")
 
@@ -124,14 +86,11 @@ class FixedPair(Resumable):
     def batches(self, iteration):
         yield self.s, self.t
 
-    def eval_sets(self):
-        return {}
 
-
-class GaussianPair(Resumable):
+class GaussianPair(Stream):
     """One random example per member, input and target ~ N(0, std^2) drawn from the member's data
     seed, repeated at every iteration (target alignment, Fig. 3e)."""
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         input_size: int = Field(ge=1, description="input units")
         output_size: int = Field(ge=1, description="output units")
         std: Number = Field(1.0, ge=0, description="standard deviation of the inputs and targets")
@@ -154,11 +113,8 @@ class GaussianPair(Resumable):
     def batches(self, iteration):
         yield self.s, self.t
 
-    def eval_sets(self):
-        return {}
 
-
-class ImageClassification(Resumable):
+class ImageClassification(Stream):
     """A labelled image set: per-member training subsets, shuffled mini-batches, one-hot targets.
 
     An iteration is one epoch over the member's training pool, or `batches_per_iteration` mini-batches
@@ -166,7 +122,7 @@ class ImageClassification(Resumable):
     subset of `test_per_class` images of each class).
     """
     STATE = ("subset_gens", "order_gens", "label_map", "train_pool", "test_pool", "queue")
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         dataset: Literal[tuple(DATASETS)] = Field(description="the data set (data_utils.DATASETS)")
         batch_size: int = Field(ge=1, description="images per training batch")
         train_per_class: int | None = Field(
@@ -353,3 +309,14 @@ class ConceptDrift(ImageClassification):
 
 STREAMS = {"fixed_pair": FixedPair, "gaussian_pair": GaussianPair, "images": ImageClassification,
            "alternating_tasks": AlternatingTasks, "concept_drift": ConceptDrift}
+
+
+def task_class(name):
+    """A registered stream (STREAMS) or an experiment's own task class, named
+    experiments.<experiment>.<module>:<Class> (checked before it is imported)."""
+    if name in STREAMS:
+        return STREAMS[name]
+    task = experiment_attribute(name, "config.data.name", "class")
+    if Task not in task.__mro__:   # a Protocol with data members refuses issubclass
+        raise ConfigError(f"config.data.name: {name} is not a task (a subclass of tasks.Task)")
+    return task

@@ -6,7 +6,7 @@ packs of member configs (utils.trial_packs), trained one after another; a trial'
 numbered across its packs. The rows travel to the driver in Tune's results (the record format is results.py's);
 weights a config asks to keep travel in a checkpoint, and so does a running trial's state (`supervised`). Each record carries the interval of the trial's
 own work since its previous report (main.py's compute phase). A trial runs on the device that Ray's
-assignment and its `device` allow (`trial_device`).
+assignment and its `device` allow (engine.trial_device).
 """
 import logging
 import tempfile
@@ -17,32 +17,15 @@ import torch
 
 import engine
 import results
+from streams import task_class
 from utils import ConfigError
-
-GPU_HINT = "set resources_per_trial.gpu (e.g. 1, or 0.5 to share one), or device: auto or cpu"
-
-
-def trial_device(requested, gpu_ids, cuda_available):
-    """The device of a trial: `requested` is config.device (auto, cpu, cuda), `gpu_ids` the GPUs Ray
-    gave the trial (ray.get_gpu_ids()). auto means CUDA exactly when the trial was given a GPU."""
-    if requested == "cpu":
-        return "cpu"
-    if not gpu_ids:
-        if requested == "cuda":
-            raise ConfigError(f"config.device: cuda, but Ray gave this trial no GPU; {GPU_HINT}")
-        return "cpu"
-    if not cuda_available:
-        raise ConfigError(f"config.device: {requested}: Ray gave this trial GPU {gpu_ids}, but torch "
-                          f"{torch.__version__} cannot use CUDA here (a CPU build?); install torch's "
-                          "CUDA build on the node, or set device: cpu and resources_per_trial.gpu: 0")
-    return "cuda"
 
 
 def supervised(trial, trials):
     """Train the trial's packs of members, reporting rows as they come and the weights at the end.
 
     Every `checkpoint_every_s` seconds (at the end of an iteration) a report carries a checkpoint of
-    the trial's state: the pack it is in, that pack's PackedRun.state_dict and every row reported so
+    the trial's state: the pack it is in, that pack's PackedTraining.state_dict and every row reported so
     far. A trial that Tune restarts (--resume, or a retry after a lost worker) continues from its
     last checkpoint: it reports the saved rows again under its new attempt id, then goes on.
     """
@@ -52,7 +35,7 @@ def supervised(trial, trials):
     torch.set_num_threads(max(1, int(trial.get("cpus", 1))))
     attempt, final = uuid.uuid4().hex, {}
     packs = trials[trial["trial"]]
-    device = trial_device(packs[0][0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
+    device = engine.trial_device(packs[0][0]["device"], ray.get_gpu_ids(), torch.cuda.is_available())
     resumed = results.load_trial_state(tune.get_checkpoint())
     start_pack, reported = (resumed["pack"], resumed["rows"]) if resumed else (0, [])
     since = [time.time()]   # where the trial's own work since its last report began
@@ -79,13 +62,13 @@ def supervised(trial, trials):
     for pack in range(start_pack, len(packs)):
         members = [dict(member, device=device) for member in packs[pack]]
         start = resumed["run"] if resumed and pack == start_pack else None
-        run = engine.train(members, trial["iterations"], report, trial.get("report_every", 0),
-                           trial.get("checkpoint_every_s"), start)
+        training = engine.train(members, trial["iterations"], report, trial.get("report_every", 0),
+                                trial.get("checkpoint_every_s"), start, results.load_weights)
         first += len(members)
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if members[0]["save_weights"]:
-            params = run.params
+            params = training.params
             results.save_weights(folder, {"weights": [w.cpu() for w in params.weights],
                                           "biases": [None if b is None else b.cpu() for b in params.biases]})
             checkpoint = tune.Checkpoint.from_directory(folder)
@@ -100,11 +83,10 @@ def prepare(members, resources, pending=frozenset(), download=False):
     first = members[0]
     if first["device"] == "cuda" and not resources["gpu"]:
         raise ConfigError(f"config.device: cuda, but resources_per_trial.gpu is 0, so no trial gets a GPU; "
-                          f"{GPU_HINT}")
-    task = engine.task_class(first["data"]["name"])
+                          f"{engine.GPU_HINT}")
+    task = task_class(first["data"]["name"])
     try:
-        if hasattr(task, "prepare"):
-            task.prepare(first["data"], download)
+        task.prepare(first["data"], download)
         # building the task checks e.g. that there are enough images per class, up front
         task(first["data"], [m["seed"] for m in members], "cpu", torch.float32)
     except (OSError, ValueError) as error:   # missing, truncated or corrupt files; impossible subsets

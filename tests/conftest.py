@@ -16,7 +16,7 @@ for key, value in {"RAY_AUTH_MODE": "disabled", "RAY_DISABLE_USAGE_STATS": "1",
 GROUPS = {
     "rules": ["test_learning_rules", "test_tp", "test_conv", "test_metrics", "test_mechanisms", "test_fit_data"],
     "engine": ["test_engine", "test_fused", "test_cuda_graphs", "test_checkpoints", "test_resume", "test_streams",
-               "test_data_utils", "test_config", "test_results", "test_structure"],
+               "test_data_utils", "test_config", "test_results", "test_structure", "test_tasks"],
     "experiments": ["test_end_to_end", "test_example_122", "test_reversal", "test_sensorimotor",
                     "test_fear_conditioning", "test_dqn", "test_cnn", "test_mechanism_figures",
                     "test_target_alignment_variants", "test_figures", "test_analysis", "test_claims", "test_report"],

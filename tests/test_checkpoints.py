@@ -4,7 +4,7 @@ stream's position and random generators, diverged members, the weights a metric 
 Oracle: the same members trained without interruption. Each case stops at an iteration chosen so
 that something non-trivial is under way there (a half-used shuffled queue, a task switch, a drift,
 Adam's moments, a diverged member), saves the state through torch.save and a weights-only load, as
-a checkpoint file travels, and continues in a fresh PackedRun.
+a checkpoint file travels, and continues in a fresh PackedTraining.
 """
 import io
 

@@ -172,8 +172,8 @@ def test_a_conv_model_that_does_not_fit_is_a_one_line_config_error(model, messag
 def test_a_valid_conv_member_trains_through_the_engine_and_counts_its_layers():
     member = validate(SupervisedConfig, conv_member())
     assert member["model"]["num_layers"] == 4
-    run = engine.PackedRun.build([member, member | {"seed": 1}])
-    assert isinstance(run.params, conv.ConvParams) and run.params.weights[0].shape == (2, 3, 2, 3, 3)
-    before = [w.clone() for w in run.params.weights]
-    run.iterate(0)
-    assert all(not torch.equal(a, b) for a, b in zip(before, run.params.weights))
+    training = engine.PackedTraining.build([member, member | {"seed": 1}])
+    assert isinstance(training.params, conv.ConvParams) and training.params.weights[0].shape == (2, 3, 2, 3, 3)
+    before = [w.clone() for w in training.params.weights]
+    training.iterate(0)
+    assert all(not torch.equal(a, b) for a, b in zip(before, training.params.weights))

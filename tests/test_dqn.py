@@ -87,7 +87,7 @@ def test_exploration_takes_a_random_action_with_probability_epsilon():
     task = DeepQLearning(cfg, [0], "cpu", torch.float64)
     actions = []
     for episode in range(60):
-        lengths, _ = task.play(epsilon(cfg, episode), ConstantQ(2))
+        lengths, _ = task.play_episodes(epsilon(cfg, episode), ConstantQ(2))
         actions.append(task.staging.action[0, :lengths[0]].copy())
     actions = np.concatenate(actions)
     # greedy is action 0; a random action is 1 half the time: P(action 1) = eps / 2
@@ -171,7 +171,7 @@ def test_transitions_keep_the_normalisation_of_the_moment_they_were_stored(trunc
     learner = ConstantQ(2)
     seen = []
     for episode in range(3):
-        lengths, returns = task.play(0.0, learner)
+        lengths, returns = task.play_episodes(0.0, learner)
         assert lengths.tolist() == [n, n] and returns.tolist() == [n * (n + 1) / 2] * 2
         obs = [np.array([k, 2 * k + episode, 1.0, -k]) for k in range(n + 1)]
         for k in range(n):
@@ -197,7 +197,7 @@ def normalised(x, seen):
 def test_members_whose_episode_ended_wait_and_take_no_steps():
     task = DeepQLearning(task_config(), [0, 1, 2], "cpu", torch.float64)
     task.envs.envs = [ScriptedEnv(n) for n in (3, 7, 5)]
-    lengths, returns = task.play(0.0, ConstantQ(2))
+    lengths, returns = task.play_episodes(0.0, ConstantQ(2))
     assert lengths.tolist() == [3, 7, 5] and returns.tolist() == [6.0, 28.0, 15.0]
     assert [env.steps for env in task.envs.envs] == [3, 7, 5]
 
@@ -228,10 +228,10 @@ def test_learning_steps_target_the_taken_action_with_the_td_target_before_the_st
     task = scripted_task(members=2, n=5, learning_starts=10, batch_size=5, updates_per_episode=4)
     task.envs.envs[1] = ScriptedEnv(2)               # member 1 fills its buffer later
     learner = LinearQ()
-    task.run(0, learner)
-    task.run(1, learner)
+    task.play(0, learner)
+    task.play(1, learner)
     assert learner.calls == []                       # 10 transitions: not more than learning_starts
-    task.run(2, learner)
+    task.play(2, learner)
     assert len(learner.calls) == 4
     for step, (s, t, mask) in enumerate(learner.calls):
         assert mask[1].abs().sum() == 0              # member 1 (6 transitions) is masked out
@@ -307,12 +307,12 @@ class Failing(gym.Wrapper):
 def test_an_environment_error_stops_only_its_member():
     members = [member("bp", seed, 0.01, **SMALL) for seed in range(3)]
     clean, _ = train(members, 8)
-    run = engine.PackedRun.build(members)
-    run.task.envs.envs[1] = Failing(run.task.envs.envs[1], at=25)
+    training = engine.PackedTraining.build(members)
+    training.task.envs.envs[1] = Failing(training.task.envs.envs[1], at=25)
     columns = []
     with pytest.warns(RuntimeWarning, match="member 1's environment failed"):
         for iteration in range(8):
-            out, finite = run.iterate(iteration)
+            out, finite = training.iterate(iteration)
             columns.append({k: v.tolist() for k, v in out.items()})
             assert finite.all()
     failed = np.array([c["env_failed"] for c in columns])
@@ -330,12 +330,12 @@ def test_a_diverged_member_stops_acting_and_the_others_go_on_as_before():
     stepped any more (length 0), the other members' episodes are exactly those of a clean run."""
     members = [member("bp", seed, 0.01, **SMALL) for seed in range(3)]
     clean, _ = train(members, 6)
-    run = engine.PackedRun.build(members)
+    training = engine.PackedTraining.build(members)
     lengths = []
     for iteration in range(6):
         if iteration == 2:
-            run.silence(torch.tensor([False, True, False]))
-        out, _ = run.iterate(iteration)
+            training.silence(torch.tensor([False, True, False]))
+        out, _ = training.iterate(iteration)
         lengths.append(out["episode_length"].tolist())
     lengths = np.array(lengths)
     assert (lengths[:2, 1] > 0).all() and (lengths[2:, 1] == 0).all()

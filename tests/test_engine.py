@@ -18,7 +18,7 @@ from rules import Rule
 from schema import SupervisedConfig, validate
 from utils import ConfigError
 import streams
-from streams import StreamConfig
+from tasks import Task, TaskConfig
 
 DT = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -198,11 +198,11 @@ def test_a_network_with_its_own_layer_operations_trains_exactly_as_the_mlp_it_re
 # ---------------------------------------------------------------------------------------------
 # Closed-loop tasks
 # ---------------------------------------------------------------------------------------------
-class TwoArmedBandit:
+class TwoArmedBandit(Task):
     """Each member picks an arm by softmax over its outputs (its own generator) and learns the reward
     of the chosen arm only: the target depends on the member's own output."""
 
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         rewards: list[float] = Field([1.0, 0.0], description="the reward of each arm")
 
     @staticmethod
@@ -214,7 +214,7 @@ class TwoArmedBandit:
         self.s = torch.ones(len(seeds), 1, 1, dtype=dtype)
         self.reward = torch.tensor(cfg["rewards"], dtype=dtype)
 
-    def run(self, iteration, learner):
+    def play(self, iteration, learner):
         values = learner.predict(self.s)[:, 0, :]                                  # [M, 2]
         probs = torch.softmax(values, -1)
         choice = torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, self.generators)])

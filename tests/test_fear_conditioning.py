@@ -52,7 +52,7 @@ def test_a_session_learns_every_trial_for_every_member_and_only_reads_the_test(g
     cfg = Overshadowing.Config.model_validate({"group": group}).model_dump()
     task = Overshadowing(cfg, seeds=[3, 4, 5], device="cpu", dtype=DT)
     learner = RecordingLearner(3)
-    columns = task.run(0, learner)
+    columns = task.play(0, learner)
     kinds = [kind for kind, _, _ in learner.calls]
     assert kinds == ["learn"] * 32 + ["predict"] + ["learn"] * 32 + ["predict"]
     inputs, targets, _ = schedule(group)

@@ -10,9 +10,9 @@ from metrics import Observation, classification_error, cosine, target_alignment
 from network import ACTIVATIONS, Params
 
 
-def observe(before, after, target, params=None, stream=None):
+def observe(before, after, target, params=None, task=None):
     """An Observation of one iteration; only the fields a metric reads need values."""
-    return Observation(params=params, act=ACTIVATIONS["identity"], stream=stream,
+    return Observation(params=params, act=ACTIVATIONS["identity"], task=task,
                        probe=(None, target), before=before, after=after, loss=None)
 
 
@@ -109,7 +109,7 @@ def test_classification_error_counts_the_samples_whose_output_argmax_misses_the_
 
 
 class GivenSets:
-    """A stream whose evaluation sets are given."""
+    """A task whose evaluation sets are given."""
 
     def __init__(self, sets):
         self.sets = sets
@@ -125,8 +125,8 @@ def test_test_error_names_one_column_per_evaluation_set_with_that_sets_classific
 "test": (rng.normal(size=(30, 4)), np.eye(3)[rng.integers(0, 3, size=(2, 30))]),
             "task_1": (rng.normal(size=(2, 20, 4)), np.eye(3)[rng.integers(0, 3, size=(2, 20))])}
     params = Params([torch.from_numpy(w) for w in weights], [torch.from_numpy(b) for b in biases])
-    stream = GivenSets({k: tuple(torch.from_numpy(v) for v in xt) for k, xt in sets.items()})
-    out = metrics.test_error(observe(None, None, None, params=params, stream=stream))
+    task = GivenSets({k: tuple(torch.from_numpy(v) for v in xt) for k, xt in sets.items()})
+    out = metrics.test_error(observe(None, None, None, params=params, task=task))
     assert set(out) == {"test_error", "test_error_task_1"}
     for column, name in (("test_error", "test"), ("test_error_task_1", "task_1")):
         expected = looped_error(weights, biases, None, *sets[name])

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import cost
+import engine
 import launch_plan
 import launcher
 import main
@@ -261,7 +262,7 @@ def test_a_compiling_first_step_is_counted_once_even_with_one_step_an_iteration(
         weights = [torch.zeros(1, 1, 1)]
 
     calls = []
-    monkeypatch.setattr(cost.engine.PackedRun, "build", staticmethod(lambda members: Run()))
+    monkeypatch.setattr(cost.engine.PackedTraining, "build", staticmethod(lambda members: Run()))
     monkeypatch.setattr(cost, "stand_in", lambda member, device: member)
     trial = cost.measure_trial([{"rule": "x"}], iterations=100, threads=1, device="cpu", budget=0.05)
     assert len(calls) == 2 and 0.2 < trial.compile < 1.0
@@ -336,14 +337,14 @@ def test_a_lock_left_by_a_killed_launch_is_stale_and_taken_over(results_root, ca
     ("auto", [], False, "cpu"), ("auto", [], True, "cpu"), ("auto", [0], True, "cuda"),
     ("cpu", [0], True, "cpu"), ("cuda", ["1"], True, "cuda")])
 def test_a_trial_uses_cuda_exactly_when_ray_gave_it_a_gpu_unless_it_asks_for_the_cpu(requested, gpus, cuda, device):
-    assert trainables.trial_device(requested, gpus, cuda) == device
+    assert engine.trial_device(requested, gpus, cuda) == device
 
 
 def test_cuda_without_a_gpu_is_a_clear_error_naming_config_device():
-    with pytest.raises(ConfigError, match="^config.device: cuda, but Ray gave this trial no GPU; set resources"):
-        trainables.trial_device("cuda", [], True)
-    with pytest.raises(ConfigError, match=r"^config.device: auto: Ray gave this trial GPU \[0\], but torch .*CUDA"):
-        trainables.trial_device("auto", [0], False)
+    with pytest.raises(ConfigError, match="^config.device: cuda, but this trial was given no GPU; set resources"):
+        engine.trial_device("cuda", [], True)
+    with pytest.raises(ConfigError, match=r"^config.device: auto: this trial was given GPU \[0\], but torch .*CUDA"):
+        engine.trial_device("auto", [0], False)
     members = [{"device": "cuda"}]
     with pytest.raises(ConfigError, match="^config.device: cuda, but resources_per_trial.gpu is 0"):
         trainables.prepare(members, {"cpu": 1, "gpu": 0})

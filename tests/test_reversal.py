@@ -183,7 +183,7 @@ def run_task(values, members=3000, **changes):
     cfg = task_config(trials_per_iteration=1, **changes)
     task = ReversalLearning(cfg, list(range(members)), "cpu", torch.float64)
     learner = FixedValues(values, members)
-    rows = [task.run(i, learner) for i in range(cfg["trials"])]
+    rows = [task.play(i, learner) for i in range(cfg["trials"])]
     table = {k: torch.stack([r[k] for r in rows], 1).numpy() for k in rows[0] if rows[0][k].dim() == 1}
     return table, learner, task
 

@@ -216,7 +216,7 @@ def test_each_read_comes_before_its_own_trials_learning_and_is_signed_toward_the
     "-" gives gain - 0.05, whatever happened before."""
     task = HealdTriplets(DEFAULT, [0, 1, 2], "cpu", torch.float32)
     learner = ScriptedLearner(3, gain=(0.3, 0.1), channel_step=0.05)
-    out = task.run(0, learner)["single_trial_learning"]
+    out = task.play(0, learner)["single_trial_learning"]
     expected = torch.tensor([0.3 + 0.05, 0.1 + 0.05, 0.3 - 0.05, 0.1 - 0.05]).expand(3, 4)
     torch.testing.assert_close(out, expected)
 
@@ -224,7 +224,7 @@ def test_each_read_comes_before_its_own_trials_learning_and_is_signed_toward_the
 def test_a_session_is_one_iteration():
     task = HealdTriplets({**DEFAULT, "training_blocks": 0, "test_blocks": 1}, [0], "cpu", torch.float32)
     with pytest.raises(ValueError, match="one iteration"):
-        task.run(1, ScriptedLearner(1, (0, 0), 0))
+        task.play(1, ScriptedLearner(1, (0, 0), 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def one_member(rule, std=0.5, lr=(0.1, 0.1)):
     experiment = load_experiment("experiments/sensorimotor/fig5f.yaml", overrides=[
         f"config.rule={rule}", "config.seed=3", f"config.model.init.std={std}", f"config.optimizer.lr={list(lr)}"])
     [trial] = experiment.trials
-    return engine.PackedRun.build(trial["members"])
+    return engine.PackedTraining.build(trial["members"])
 
 
 @pytest.mark.parametrize("rule", ["pc", "bp"])

@@ -87,3 +87,23 @@ def test_a_command_lines_help_imports_neither_torch_nor_ray(script):
     done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage: " in done.stdout and done.stdout.splitlines()[-1] == "heavy: []"
+
+
+def imported_by(module, graph):
+    """Every project module that `module` imports, directly or through the modules it imports."""
+    seen, todo = set(), [module]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_the_config_language_imports_no_engine_and_the_engine_no_rule_and_no_results_store():
+    graph = project_imports()
+    assert not {"engine", "trainables", "main", "launcher", "launch_plan"} & imported_by("schema", graph)
+    assert not {"pc_trainable", "bp_trainable", "tp_trainable", "results", "results_homes", "results_trials"} & graph["engine"]
+
+
+def test_the_import_closure_follows_the_modules_through():
+    assert imported_by("a", {"a": {"b"}, "b": {"c"}, "c": set()}) == {"b", "c"}

@@ -64,9 +64,9 @@ class IgnoreTermination(gym.Wrapper):
         return obs, reward, False, truncated, info
 
 
-def step_cost(run, episodes):
+def step_cost(training, episodes):
     """Seconds per environment step of the trial, every member acting to the step limit."""
-    learner, task = run.learner, run.task
+    learner, task = training.learner, training.task
     task.envs.envs = [IgnoreTermination(env) for env in task.envs.envs]
     total_steps, elapsed = 0, 0.0
     with warnings.catch_warnings():      # gymnasium warns about stepping past termination
@@ -74,15 +74,15 @@ def step_cost(run, episodes):
         for episode in range(episodes):
             learner.begin()
             start = time.perf_counter()
-            lengths, _ = task.play(0.08, learner)
+            lengths, _ = task.play_episodes(0.08, learner)
             elapsed += time.perf_counter() - start
             total_steps += lengths.max()
     return elapsed / total_steps
 
 
-def learning_cost(run, repeats):
+def learning_cost(training, repeats):
     """Seconds of one episode's learning (updates_per_episode TD steps of every member)."""
-    task, learner = run.task, run.learner
+    task, learner = training.task, training.learner
     members, cfg = len(task.envs.failed), task.cfg
     staged = cfg["learning_starts"] + cfg["batch_size"] + 1
     task.staging = type(task.staging)(members, task.norm.mean.shape[1], staged)
@@ -124,9 +124,9 @@ def main(argv=None):
         name, rule = members[0]["data"]["env"], members[0]["rule"]
         if args.envs and name not in args.envs:
             continue
-        run = engine.PackedRun.build(members)
-        per_step = step_cost(run, args.episodes)
-        learn = learning_cost(run, args.updates)
+        training = engine.PackedTraining.build(members)
+        per_step = step_cost(training, args.episodes)
+        learn = learning_cost(training, args.updates)
         limit = gym.spec(name).max_episode_steps
         episode = limit * per_step + learn
         durations.append(episode * iterations)

@@ -47,7 +47,7 @@ episode's staged transitions enter in one indexed write.
 Checkpoints (`state_dict`, taken at the end of an iteration, when every episode has ended): the
 environments' random generators (the next reset draws from them), the normalisers, the exploration
 and replay streams and the replay buffers; numpy state travels as tensors and plain numbers, since a
-checkpoint is loaded weights-only. A run continued from one equals an uninterrupted run bit for bit.
+checkpoint is loaded weights-only. A trial continued from one equals an uninterrupted one bit for bit.
 """
 from functools import lru_cache
 import warnings
@@ -57,7 +57,8 @@ import numpy as np
 from pydantic import Field, field_validator
 import torch
 
-from streams import Number, StreamConfig
+from streams import Number
+from tasks import Task, TaskConfig
 from utils import derive_seed
 
 
@@ -305,10 +306,11 @@ class MemberEnvs:
         load_arrays(self, state, ("failed", "stopped"))
 
 
-class DeepQLearning:
+class DeepQLearning(Task):
     """Deep Q-learning, one episode per member per iteration (see the module docstring)."""
+    resumable = True
 
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         env: str = Field("CartPole-v1", description="gymnasium environment id (Discrete actions, flat Box "
                                                     "observations): CartPole-v1, Acrobot-v1, MountainCar-v0")
         buffer_size: int = Field(50_000, ge=1, description="replay buffer capacity per member (newest kept)")
@@ -346,9 +348,6 @@ class DeepQLearning:
         self.buffer = ReplayBuffer(members, cfg["buffer_size"], obs_dim, device, dtype)
         self.staging = Staging(members, obs_dim, gym.spec(cfg["env"]).max_episode_steps or 1000)
 
-    def eval_sets(self):
-        return {}
-
     def state_dict(self):
         """Everything the next episode depends on (see the module docstring)."""
         return {"envs": self.envs.state_dict(), "norm": self.norm.state_dict(), "explore": self.explore.state_dict(),
@@ -365,8 +364,8 @@ class DeepQLearning:
         """Stop simulating `members` (a bool mask [M]: diverged, so their scores are fixed)."""
         self.envs.stopped |= np.asarray(members, dtype=bool)
 
-    def run(self, iteration, learner):
-        lengths, returns = self.play(epsilon(self.cfg, iteration), learner)
+    def play(self, iteration, learner):
+        lengths, returns = self.play_episodes(epsilon(self.cfg, iteration), learner)
         self.buffer.store(self.staging, lengths)
         self.learn(learner)
         failed = self.envs.failed
@@ -381,7 +380,7 @@ class DeepQLearning:
         q = learner.predict(torch.from_numpy(s).to(self.device, self.dtype)[:, None, :])
         return q[:, 0, :].argmax(-1).cpu().numpy()
 
-    def play(self, eps, learner):
+    def play_episodes(self, eps, learner):
         """One episode of every member (staged); returns (lengths [M], returns [M])."""
         members = len(self.envs.failed)
         obs = self.envs.reset()

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field
 import torch
 
-from streams import StreamConfig
+from tasks import Task, TaskConfig
 
 GROUPS = ("N+", "LN+", "LN+,L-")
 TEST_INPUT = (0.0, 1.0)                     # N alone
@@ -33,13 +33,13 @@ def schedule(group, conditioning_trials=32, extinction_trials=32):
     return torch.tensor(inputs, dtype=torch.float64), torch.tensor(targets, dtype=torch.float64), phases
 
 
-class Overshadowing:
+class Overshadowing(Task):
     """One group's session per member: conditioning, extinction, then the fear to N alone.
 
     Columns per member: `fear_to_N` (the test, after extinction) and `fear_to_N_conditioned` (the
     same probe after conditioning, before extinction).
     """
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         group: Literal[GROUPS] = Field(description="the group's schedule: N+, LN+ or LN+,L-")
         conditioning_trials: int = Field(32, ge=0, description="trials of the conditioning phase (target 1)")
         extinction_trials: int = Field(32, ge=0, description="trials of the extinction phase (target 0)")
@@ -61,7 +61,7 @@ class Overshadowing:
     def fear_to_N(self, learner):
         return learner.predict(self.test)[:, 0, 0]
 
-    def run(self, iteration, learner):
+    def play(self, iteration, learner):
         for k in range(self.conditioning_trials):
             learner.learn(self.s[k], self.t[k])
         conditioned = self.fear_to_N(learner)

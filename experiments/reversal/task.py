@@ -40,7 +40,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 import torch
 
-from streams import Number, StreamConfig, member_generators
+from streams import Number, member_generators
+from tasks import Task, TaskConfig
 
 Probability = Annotated[Number, Field(ge=0, le=1)]
 CELLS = ("stay", "switch")
@@ -90,10 +91,10 @@ def softmax_choice(values, u, temperature):
     return (u < p1).long()
 
 
-class ReversalLearning:
+class ReversalLearning(Task):
     """The reversal task for M members (see the module docstring)."""
 
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         trials: int = Field(128, ge=2, description="trials per simulated participant")
         p_reward_correct: Probability = Field(0.7, description="P(+1) for choosing the correct option (else -1)")
         p_reward_incorrect: Probability = Field(0.4, description="P(+1) for choosing the other option (else -1)")
@@ -140,7 +141,7 @@ class ReversalLearning:
         self.s = torch.ones(len(seeds), 1, 1, dtype=dtype, device=device)
         self.previous = None        # (punished, value of the choice, choice) of the last trial
 
-    def run(self, iteration, learner):
+    def play(self, iteration, learner):
         cfg = self.cfg
         M = self.s.shape[0]
         zeros = torch.zeros(M, dtype=self.dtype, device=self.s.device)

@@ -20,8 +20,8 @@ from schema import load_experiment
 
 def time_learn(members, trials):
     """Seconds per learn() over `trials` session trials, and the session length."""
-    run = engine.PackedRun.build(members)
-    task, learner = run.task, run.learner
+    training = engine.PackedTraining.build(members)
+    task, learner = training.task, training.learner
     learner.begin()
     learner.learn(*task.trial(0))                                # warm-up
     start = time.perf_counter()

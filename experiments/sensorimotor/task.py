@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import Field
 import torch
 
-from streams import StreamConfig
+from tasks import Task, TaskConfig
 from utils import derive_seed
 
 # The test's triplet types in the order of the logged columns single_trial_learning_0..3:
@@ -137,10 +137,10 @@ def single_trial_learning(first, second, signs):
     return ((second - first) * signs).mean(dim=1)
 
 
-class HealdTriplets:
+class HealdTriplets(Task):
     """The Heald et al. (2021) session (see the module docstring); one iteration is the whole session."""
 
-    class Config(StreamConfig):
+    class Config(TaskConfig):
         training_blocks: int = Field(24, ge=0, description="training blocks")
         field_repeats: int = Field(4, ge=0, description="shuffled sets of 4 x '1+' and 4 x '2-' per training block")
         training_washouts: list[int] = Field([14, 16, 18], min_length=1,
@@ -195,14 +195,14 @@ class HealdTriplets:
 
     @property
     def inputs(self):
-        """All trials' inputs per member [M, N, 2] (for inspection; `run` takes them trial by trial)."""
+        """All trials' inputs per member [M, N, 2] (for inspection; `play` takes them trial by trial)."""
         return self.seed_inputs[self.rows]
 
     @property
     def targets(self):
         return self.seed_targets[self.rows]
 
-    def run(self, iteration, learner):
+    def play(self, iteration, learner):
         if iteration > 0:
             raise ValueError("a session is one iteration: set stop.training_iteration to 1")
         reads = []                                       # d = o+ - o- before each test-phase trial
