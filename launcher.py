@@ -157,7 +157,7 @@ def fit(experiment, run, address=None, shown=None, timings=None):
         run.collect([(r.config["trial"], r.path, last_line(r.error)) for r in grid if r.error])
     span, timings.compute_trials = run.compute_span(fitting, fitted)
     timings.phases.update(compute=span, scheduling=fitted - fitting - span)
-    run.finish(wall_time_s=round(time.time() - start, 2), timings=timings.record())
+    run.finish(time.time() - start, timings=timings.record())
 
 
 def launch_step(step, args, say, timings=None):
@@ -171,7 +171,7 @@ def launch_step(step, args, say, timings=None):
         current = results.current_run(step.home)
         if current:
             say(f"{current} stays the current run until this one completes")
-        run = results.Run.create(step.home, experiment)
+        run = results.Run.create(step.home, experiment, data_read(experiment))
     members = [len(t["members"]) for t in experiment.trials]
     trials, networks = progress.count(len(members), "trial"), progress.count(sum(members), "run")
     say(f"{experiment.path.name}: {trials}, {networks} -> {run.path}")
@@ -189,6 +189,14 @@ def launch_step(step, args, say, timings=None):
               file=sys.stderr)
     report_current(run, say)
     return run
+
+
+def data_read(experiment):
+    """{data set: {file: published MD5}} of the data sets the experiment's members read (each file is
+    checked against its MD5 as it is read; a set bundled with a library has none): run.json's `data`."""
+    from data_utils import DATASETS   # torch: only once a launch runs
+    names = {member.get("data", {}).get("dataset") for trial in experiment.trials for member in trial["members"]}
+    return {name: DATASETS[name].md5s for name in sorted(names - {None})}
 
 
 def report_current(run, say):

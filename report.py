@@ -172,22 +172,45 @@ CLAIM_HEADER = ["claim", "the paper says", "quantity", "holds when", "ours", "pu
 
 
 def run_facts(run):
-    """[(fact, value)] of a run: its scale, id, status, wall time, git revision, rows checksum, command."""
-    info, wall = run.info, run.info.get("wall_time_s")
+    """[(fact, value)] of a run: its scale, id, status, wall time, data read, git revision, rows checksum,
+    command."""
+    info = run.info
     return [["scale", run.scale], ["run id", run.folder.name], ["status", str(info.get("status"))],
-            ["wall time", f"{wall:.0f} s" if isinstance(wall, (int, float)) else "–"],
+            ["wall time", wall_time_text(info)], ["data", data_text(info)],
             ["git revision", str(info.get("git_revision", "–"))[:12]], ["rows sha256", run.checksum],
             ["command", run.command()]]
 
 
-RUN_HEADER = ["config", "scale", "run id", "wall time", "git revision", "rows sha256"]
+def data_text(info):
+    """The data sets a run read and their files' published MD5s (each file is checked against it as
+    it is read); '–' where the record predates `data` or the run read no data set."""
+    data = info.get("data")
+    if not data:
+        return "–"
+    return "; ".join(f"{name}: " + (", ".join(f"{file} {md5}" for file, md5 in files.items())
+                                    if files else "bundled with its library, no files")
+                     for name, files in data.items())
+
+
+def wall_time_text(info):
+    """A run's wall time over all its launches, saying how many there were and any unrecorded."""
+    seconds, launches, unrecorded = results.wall_time(info)
+    if not isinstance(seconds, (int, float)):
+        return "–"
+    if launches is None:
+        return f"{seconds:.0f} s (its last launch)"
+    text = f"{seconds:.0f} s" + (f" over {launches} launches" if launches > 1 else "")
+    return text + (f", {unrecorded} killed before recording theirs" if unrecorded else "")
+
+
+RUN_HEADER = ["config", "scale", "run id", "wall time", "data", "git revision", "rows sha256"]
 
 
 def run_row(run):
     if run.folder is None:
-        return [run.config, "not run", "–", "–", "–", "–"]
-    facts = dict(run_facts(run))
-    return [run.config, *(facts[key] for key in ("scale", "run id", "wall time", "git revision", "rows sha256"))]
+        return [run.config, "not run", *["–"] * (len(RUN_HEADER) - 2)]
+    facts = dict(run_facts(run), data=", ".join(run.info.get("data") or ["–"]))   # the table names the sets
+    return [run.config, *(facts[key] for key in RUN_HEADER[1:])]
 
 
 def blocks(panels, runs, profile, results_folder):

@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import time
 
 # The parts' public names, which the rest of the project uses as results.<name>:
 from results_homes import (COMPLETE, CURRENT_FILE, FAILED, INFO_FILE, RUNNING, check_home, complete_runs,
@@ -54,11 +55,12 @@ class Run:
         self.path, self.info, self.resumed = Path(path), info, resumed
 
     @classmethod
-    def create(cls, home, experiment):
-        """A new run of the experiment (schema.Experiment) in `home`: its folder and members.parquet."""
+    def create(cls, home, experiment, data):
+        """A new run of the experiment (schema.Experiment) in `home`: its folder and members.parquet;
+        `data` ({data set: {file: published MD5}}) is what its members read."""
         path = new_run(home)
         write_members(path, experiment.trials)
-        return cls(path, first_record(experiment))
+        return cls(path, {**first_record(experiment), "data": data})
 
     @classmethod
     def reopen(cls, path):
@@ -75,13 +77,15 @@ class Run:
         write_info(self.path, self.info)
 
     def start(self):
-        """Record the run as running, with this launch's provenance (an earlier attempt's error dropped)."""
+        """Record the run as running, with this launch's provenance (an earlier attempt's error dropped)
+        and its start among the run's `launches` (one per launch that worked on it, `--resume`s too)."""
         self.info.pop("error", None)
-        self.record(status=RUNNING, **provenance())
+        launches = [*self.info.get("launches", []), {"started": round(time.time(), 3)}]
+        self.record(status=RUNNING, launches=launches, **provenance())
 
     def stopped(self, error, wall):
         """Record that Ray or Tune stopped the whole run with `error` (one line) after `wall` seconds."""
-        self.record(status=FAILED, error=error, wall_time_s=round(wall, 2))
+        self.record(status=FAILED, error=error, **self.launch_ended(wall))
 
     def collect(self, failed):
         """Write rows.parquet from the trial records, and note (not yet written) the trials that failed
@@ -93,18 +97,36 @@ class Run:
                                                         for index, folder, error in failed],
                          unfinished_trials=unfinished_trials(self.path), retried_trials=retried_trials(self.path))
 
+    def launch_ended(self, wall):
+        """The record's entries for this launch's end after `wall` seconds: `wall_time_s` (this launch's)
+        and the wall time in its entry of `launches`. A launch killed outright records no end."""
+        wall = round(wall, 2)
+        self.info["launches"][-1]["wall_time_s"] = wall
+        return {"wall_time_s": wall, "launches": self.info["launches"]}
+
     def compute_span(self, since, until):
         """results_trials.compute_span of this run: its trials' compute as wall time and as trial-seconds."""
         return compute_span(self.path, since, until)
 
-    def finish(self, **entries):
-        """Record the collected outcome with `entries`: complete if no trial failed or is unfinished,
-        failed otherwise. A complete run drops its trials' saved states and becomes current."""
+    def finish(self, wall, **entries):
+        """Record the collected outcome after `wall` seconds of this launch, with `entries`: complete if
+        no trial failed or is unfinished, failed otherwise. A complete run drops its trials' saved
+        states and becomes current."""
         failed = self.info["failed_trials"] or self.info["unfinished_trials"]
-        self.record(status=FAILED if failed else COMPLETE, **entries)
+        self.record(status=FAILED if failed else COMPLETE, **self.launch_ended(wall), **entries)
         if self.complete:
             drop_trial_states(self.path)
             set_current(self.path.parent, self.path)
+
+
+def wall_time(info):
+    """(seconds, launches, unrecorded) of a run's record: the wall time of all the launches that worked
+    on it, their number and how many ended without recording theirs (killed outright); launches is
+    None for a record from before they were kept, whose wall time is its last launch's."""
+    if "launches" not in info:
+        return info.get("wall_time_s"), None, 0
+    walls = [launch["wall_time_s"] for launch in info["launches"] if "wall_time_s" in launch]
+    return sum(walls), len(info["launches"]), len(info["launches"]) - len(walls)
 
 
 def first_record(experiment):

@@ -24,6 +24,7 @@ import results_trials
 from rules import Rule
 import trainables
 import utils
+from data_utils import DATASETS
 from schema import load_experiment
 from test_results import FIG3A, TRIALS, outputs, write_run, write_trial
 from utils import ConfigError
@@ -392,6 +393,12 @@ def test_run_json_splits_the_launchs_wall_time_into_phases_that_add_up(tmp_path)
     assert timings["compute_trials"] >= timings["compute"]
 
 
+def test_a_run_records_the_data_sets_its_members_read_with_their_files_published_md5s():
+    depth = load_experiment("search_depth/fig3fgh", "mnist_deepest")
+    assert launcher.data_read(depth) == {"mnist": DATASETS["mnist"].md5s} and len(DATASETS["mnist"].md5s) == 4
+    assert launcher.data_read(load_experiment("interference/fig3a")) == {}
+
+
 DRIFT_ARGS = ["-c", "concept_drift/drift", "--profile", "quick", "-o", "stop.training_iteration=48",
               "-o", "config.optimizer.lr={grid_search: [0.05]}"]
 DRIFT_TAG = results.override_tag(DRIFT_ARGS[-3::2])
@@ -423,6 +430,7 @@ def test_a_launch_runs_its_missing_prerequisite_first_shows_progress_refuses_a_s
     info = results.read_info(results.current_run(drift_home))
     assert info["status"] == results.COMPLETE and info["resolved"]["config"]["model"]["init"]["run"] == (
         "concept_drift/pretrain-quick")
+    assert info["data"] == {"digits": {}} and info["launches"][0]["wall_time_s"] == info["wall_time_s"]
 
     quiet = subprocess.run([sys.executable, "main.py", *DRIFT_ARGS, "-o", "stop.training_iteration=2", "--quiet"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -36,6 +36,9 @@ def test_every_experiment_declares_claims_of_its_own_configs_panels_with_unique_
     assert len(ids) == len(set(ids))
 
 
+MD5 = "bb300cfdad3c16e7a12a480ee83cd310"
+
+
 def write_run(config, rows, profile=None):
     """A complete run of `config` holding `rows`, as main.py leaves one."""
     home = results.run_home(resolve_config_path(config), profile)
@@ -43,7 +46,8 @@ def write_run(config, rows, profile=None):
     results.write_rows(run, rows)
     results.write_info(run, {"status": results.COMPLETE, "config_file": str(resolve_config_path(config)),
                              "resolved": "{}", "trial_labels": [], "git_revision": "0123456789abcdef",
-                             "wall_time_s": 12.4})
+                             "wall_time_s": 8.4, "data": {"fashion_mnist": {"t10k-labels-idx1-ubyte.gz": MD5}},
+                             "launches": [{"started": 0, "wall_time_s": 4.0}, {"started": 9}, {"started": 99, "wall_time_s": 8.4}]})
     results.set_current(home, run)
     return run
 
@@ -75,7 +79,9 @@ def test_the_report_decides_the_claims_of_the_runs_there_and_lists_the_others_wi
     assert {v.claim.id: v.state for v in fig3d.verdicts}["fig3d.every_lr"] == claims.FAILS    # PC dips deeper here
     assert all(v.state == claims.NOT_RUN for v in by_panel["fig4b"].verdicts)
     text = md.read_text()
-    assert run.name in text and "0123456789ab" in text and "12 s" in text and report.checksum(run) in text
+    assert run.name in text and "0123456789ab" in text and report.checksum(run) in text
+    assert "12 s over 3 launches, 1 killed before recording theirs" in text       # 4.0 + 8.4, one unrecorded
+    assert f"fashion_mnist: t10k-labels-idx1-ubyte.gz {MD5}" in text and "| fashion_mnist |" in text
     assert "| batch_size/fig4bc | python main.py -c batch_size/fig4bc |" in text      # not run: its command
     assert "quick profile" in text and "![fig3a](" in text
     html = page.read_text()

@@ -170,6 +170,20 @@ def test_the_trials_compute_is_the_union_of_their_intervals_within_the_window_an
     assert results.compute_span(tmp_path, 40, 50) == (0, 0)
 
 
+def test_a_runs_wall_time_sums_its_launches_and_counts_those_that_recorded_none(tmp_path):
+    run = results.Run(tmp_path, {"config_file": "x.yaml", "resolved": {}, "trial_labels": ["a"],
+                                 "failed_trials": [], "unfinished_trials": ["a"]})
+    for wall in (5.0, None, 7.5):   # a launch stopped by Tune, one killed outright, one that finished
+        run.start()
+        if wall == 5.0:
+            run.stopped("lost the node", wall)
+        elif wall:
+            run.finish(wall)
+    info = results.read_info(tmp_path)
+    assert results.wall_time(info) == (12.5, 3, 1) and info["wall_time_s"] == 7.5
+    assert results.wall_time({"wall_time_s": 3.0}) == (3.0, None, 0)   # a record from before launches were kept
+
+
 def test_unfinished_trials_are_the_expected_ones_without_a_finished_record(results_root):
     trials = [{"members": [member(rule, lr)]} for rule in ("pc", "bp") for lr in (0.1, 0.2)]
     run = write_run(results.run_home(FIG3A), trials, results.RUNNING, finished=[0, 3])

@@ -68,6 +68,8 @@ def test_a_killed_run_resumes_without_rerunning_or_duplicating_finished_trials(t
     assert f"resuming the unfinished run {run}" in done.stdout
     assert f"{damaged_dir / 'result.json'}: damaged trial record" in done.stderr
     assert results.runs(home) == [run] and results.current_run(home) == run
+    seconds, launches, unrecorded = results.wall_time(results.read_info(run))
+    assert (launches, unrecorded) == (2, 1) and seconds == results.read_info(run)["wall_time_s"]   # killed: no end
     after = results.trial_states(run)
     assert {label: after[label] for label in before if label not in (SLOW, damaged)} == {
         label: state for label, state in before.items() if label not in (SLOW, damaged)}   # finished: untouched

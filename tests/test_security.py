@@ -356,7 +356,7 @@ def test_a_damaged_run_json_of_an_earlier_run_does_not_stop_a_completed_launch(t
 def test_a_run_that_tune_stops_as_a_whole_is_recorded_failed_keeping_what_ran(tmp_path, monkeypatch):
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     experiment = load_experiment("interference/fig3a", "quick")
-    run = results.Run.create(results.run_home(FIG3A, "quick"), experiment)
+    run = results.Run.create(results.run_home(FIG3A, "quick"), experiment, launcher.data_read(experiment))
     monkeypatch.setattr(ray_session, "start_ray", lambda address, quiet=False: None)
     stop = "Cannot initialize a ResourceRequest"
     monkeypatch.setattr(launcher, "make_tuner", mock.Mock(side_effect=ValueError(stop)))
