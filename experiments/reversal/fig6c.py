@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 
 from analysis_utils import Comparison, Panel
-from experiments.reversal.stats import (ANALYSIS_SEED, CELLS, DRAWS, PUBLISHED_SEEDS, RULES, batch_means, crossing,
-                                        delta_draws, disjoint_batch_means, event_sem, fit_to_data, group_arrays,
-                                        load_data, member_totals, paper_rows, pooled, seed_interval, seed_means)
+from experiments.reversal.stats import (ANALYSIS_SEED, CELLS, DRAWS, PUBLISHED_SEEDS, RULE_COLORS, RULES, batch_means,
+                                        crossing, delta_draws, disjoint_batch_means, event_sem, fit_to_data,
+                                        group_arrays, load_data, member_totals, paper_rows, pooled, seed_interval,
+                                        seed_means)
 
 PAPER_FIT = {"pc": ("5.06", "-0.30"), "bp": ("33.3", "-0.41")}
 # The published panels (≈: read off fig6c.png; PC's also in FIGURES.md).
@@ -19,7 +20,6 @@ PAPER_BATCHES = {("pc", 22): "the published 22-seed batch crosses",
 BATCH_SIZES = [5, 10, 22, 40, 100, 200]
 SHOWN_BATCHES = 2000                 # the random batches drawn as points (all of them enter the fractions)
 STAY_SWITCH = {False: ("stay", "tab:green", "o", "-"), True: ("switch", "tab:red", "X", "--")}
-RULE_COLORS = {"pc": "tab:blue", "bp": "tab:orange"}
 
 
 def fig6c(df):

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 
 from analysis_utils import Comparison, Panel
-from experiments.reversal.stats import RULES
+from experiments.reversal.stats import RULE_COLORS, RULES
 
 EXAMPLE_SEEDS = 4                    # members whose weights are drawn one by one
 LATE_TRIALS = (64, 127)              # the punished trials whose inference is averaged (the measured ones)
-RULE_COLORS = {"pc": "tab:blue", "bp": "tab:orange"}
 
 
 def mechanism(df):

@@ -1,5 +1,6 @@
-"""Statistics of the reversal-learning experiment: a member's event sums, the estimators the figures
-and claims draw from them, and the fit to the data.
+"""Statistics of the reversal-learning experiment: the data, each member's event sums (and the members
+of the published configurations), the estimators the figures and claims draw from them, and the fits
+to the data.
 
 A member's cells are its sums over events (task.py): for each cell (at, is_switch) with at in
 {at_punish, next_trial} and is_switch in {False (stay), True (switch)}, the sum of values, of squared
@@ -34,7 +35,8 @@ SUM_COLUMNS = sorted({c for columns in CELL_COLUMNS.values() for c in columns})
 COUNT_COLUMNS = ["reversals", "correct_choices", "rewarded"]
 WEIGHTS = ["weight_1_0", "weight_2_0", "weight_2_1"]
 
-RULES = {"pc": "PC", "bp": "BP"}
+RULES = {"pc": "PC", "bp": "BP"}                              # the labels of the figures
+RULE_COLORS = {"pc": "tab:blue", "bp": "tab:orange"}
 PAPER_CONFIG = {"pc": (0.1, 0.05), "bp": (0.1, 0.1)}          # (lr, init std) of the published panel
 PUBLISHED_SEEDS = {"pc": 22, "bp": 40}
 BOOTSTRAP, DRAWS, ANALYSIS_SEED = 2000, 5000, 0
