@@ -131,29 +131,38 @@ def inference_panel(df):
     fig, axes = plt.subplots(1, len(rules) + 1, figsize=(5.2 * (len(rules) + 1), 4.8))
     rows, comparisons = [], []
     for ax, rule in zip(axes[1:], rules):
-        for opposite, color in ((True, "tab:purple"), (False, "tab:gray")):
-            pick = ((punished["rule"] == rule) & (punished["opposite"] == opposite)).to_numpy()
-            if not pick.any():
-                continue
-            name = "opposite" if opposite else "same sign"
-            for option, values, style in (("chosen", chosen, "-"), ("unchosen", unchosen, "--")):
-                mean = values[pick].mean(0)
-                ax.plot(steps + 1, mean, color=color, ls=style, marker=".",
-                        label=f"{option}, {name} ({pick.sum()} trials)")
-                rows += [{"rule": RULES[rule], "output_weights": name, "option": option, "step": int(k),
-                          "value_change": float(v), "trials": int(pick.sum())} for k, v in zip(steps, mean)]
-                comparisons.append(Comparison(
-                    f"{RULES[rule]} {name}: mean change of the {option} option's value by the end of "
-                    f"inference on punished trials 64-127", mean[-1],
-                    "PC opposite: unchosen rises" if option == "unchosen" and rule == "pc" and opposite else "–"))
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xscale("log")
-        ax.set(xlabel="inference step + 1", ylabel="value − feed-forward value",
-               title=f"{RULES[rule]}: punished trials 64–127")
-        ax.legend(fontsize=8)
+        rule_rows, rule_comparisons = inference_lines(ax, rule, punished, chosen, unchosen, steps)
+        rows += rule_rows
+        comparisons += rule_comparisons
     example_traces(axes[0], df, steps, rules[0])
     fig.tight_layout()
     return Panel("fig6c_inference", fig, pd.DataFrame(rows), comparisons)
+
+
+def inference_lines(ax, rule, punished, chosen, unchosen, steps):
+    """Draw one rule's mean value changes over the inference steps, chosen and unchosen option, per
+    sign pattern of the final output weights; returns its source-data rows and comparisons."""
+    rows, comparisons = [], []
+    for opposite, color in ((True, "tab:purple"), (False, "tab:gray")):
+        pick = ((punished["rule"] == rule) & (punished["opposite"] == opposite)).to_numpy()
+        if not pick.any():
+            continue
+        name = "opposite" if opposite else "same sign"
+        for option, values, style in (("chosen", chosen, "-"), ("unchosen", unchosen, "--")):
+            mean = values[pick].mean(0)
+            ax.plot(steps + 1, mean, color=color, ls=style, marker=".", label=f"{option}, {name} ({pick.sum()} trials)")
+            rows += [{"rule": RULES[rule], "output_weights": name, "option": option, "step": int(k),
+                      "value_change": float(v), "trials": int(pick.sum())} for k, v in zip(steps, mean)]
+            comparisons.append(Comparison(
+                f"{RULES[rule]} {name}: mean change of the {option} option's value by the end of "
+                f"inference on punished trials 64-127", mean[-1],
+                "PC opposite: unchosen rises" if option == "unchosen" and rule == "pc" and opposite else "–"))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set(xlabel="inference step + 1", ylabel="value − feed-forward value",
+           title=f"{RULES[rule]}: punished trials 64–127")
+    ax.legend(fontsize=8)
+    return rows, comparisons
 
 
 def value_changes(df, steps):
