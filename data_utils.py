@@ -1,11 +1,14 @@
-"""Data sets: the table of known sets, their files (search, checksums, download), parsing into
-flattened images, and label helpers (per-class subsets, one-hot targets, relabelling).
+"""Data sets: the table of known sets (DATASETS), their files (search, checksums, download), decoding
+into flattened images, and label helpers (per-class subsets, one-hot targets, relabelling).
+
+A split loads as an ImageSet: x [N, D] float32 in [0, 1], each row an image in C, H, W order, and
+y [N] int64. Files are looked up under the data root (DATA_DIR, resolve_data_dir). A file with a
+published MD5 (DATASETS[name].md5s) is checked before it is decoded; a download is written beside
+its destination under a temporary name and renamed only once its MD5 matches. Every error names the
+file it is about and what to do.
 
 The training streams built on these sets live in streams.py.
 """
-
-from __future__ import annotations
-
 import contextlib
 import dataclasses
 import functools
@@ -19,232 +22,244 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
-__all__ = [
-    "DATASETS",
-    "DatasetInfo",
-    "SPLITS",
-    "DatasetNotFoundError",
-    "DataFileError",
-    "ChecksumError",
-    "DownloadError",
-    "ImageSet",
-    "resolve_data_dir",
-    "load_dataset",
-    "clear_dataset_cache",
-    "read_idx",
-    "file_md5",
-    "verify_md5",
-    "per_class_subset",
-    "class_subset",
-    "one_hot",
-    "random_label_permutation",
-    "relabel",
-]
-
-SPLITS: tuple[str, ...] = ("train", "test")
-
-_CIFAR_TARBALL = "cifar-10-python.tar.gz"
-_CIFAR_FOLDER = "cifar-10-batches-py"
-_CIFAR_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
-_DIGITS_TRAIN_FRACTION = (4, 5)  # first floor(4/5 * n_c) samples of each class -> train
+SPLITS = ("train", "test")
+CHUNK = 1 << 20                      # bytes read or copied at a time when hashing or downloading
+MD5_CACHE = 256                      # files whose MD5 is remembered (keyed by path, mtime and size)
+DOWNLOAD_TIMEOUT_S = 120
+USER_AGENT = "data_utils/1.0"
+PIXEL_MAX = 255.0                    # uint8 images: 0..255 -> [0, 1]
+FETCH_HINT = "main.py --download"
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """Raised when the files of a data set are not on disk and download=False."""
+    """The files of a data set are not on disk (and download=False)."""
 
 
 class DataFileError(ValueError):
-    """Raised when a data file exists but is malformed (bad header, truncated, bad shape)."""
+    """A data file exists but is malformed (bad header, truncated, bad shape)."""
 
 
 class ChecksumError(DataFileError):
-    """Raised when a downloaded/official archive does not have its published MD5."""
+    """A downloaded or official file does not have its published MD5."""
 
 
 class DownloadError(OSError):
-    """Raised when a file cannot be fetched from its official source (the message names both)."""
+    """A file cannot be fetched from its official source (the message names both)."""
 
 
-# --------------------------------------------------------------------------- containers
-
-
+# ---------------------------------------------------------------------------------------------
+# Containers
+# ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class ImageSet:
     """Images flattened to x [N, D] float32 in [0, 1], labels y [N] int64.
 
     Cached sets are shared between callers: treat the tensors as read-only.
     """
-
     x: torch.Tensor
     y: torch.Tensor
-    image_shape: tuple[int, ...]
+    image_shape: tuple
     num_classes: int
 
-    def __post_init__(self) -> None:
+    def __post_init__(self):
         if self.x.ndim != 2 or self.y.ndim != 1 or self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"ImageSet needs x [N, D] and y [N], got {tuple(self.x.shape)} and {tuple(self.y.shape)}")
         if int(np.prod(self.image_shape)) != self.x.shape[1]:
             raise ValueError(f"image_shape {self.image_shape} does not match D={self.x.shape[1]}")
 
-    def __len__(self) -> int:
+    def __len__(self):
         return int(self.y.shape[0])
 
-    def to(self, device: torch.device | str) -> "ImageSet":
-        """Return a new ImageSet with x and y on `device`."""
+    def to(self, device):
+        """A new ImageSet with x and y on `device`."""
         return dataclasses.replace(self, x=self.x.to(device), y=self.y.to(device))
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
     """What is known of a data set without reading it (configs are checked before any file is opened)."""
-
-    image_shape: tuple[int, ...]  # (channels, height, width)
+    image_shape: tuple                   # (channels, height, width)
     classes: int
-    train_size: int  # images in the train split
+    train_size: int                      # images in the train split
     test_size: int
-    load: Callable[[str, Path | None], ImageSet]  # (split, data root) -> the parsed split
-    download: Callable[[str, Path], None] | None = None  # fetch the split's files; None: bundled with a library
-    url: str = ""  # folder holding the files (MNIST-like) or the archive itself (CIFAR-10)
-    md5s: dict[str, str] = dataclasses.field(default_factory=dict)  # published MD5 of each official file
-    torchvision_folder: str | None = None  # also searched: <root>/<torchvision_folder>/raw
+    load: Callable                       # (split, data root or None) -> the split's ImageSet
+    download: Callable = None            # (split, data root): fetch the split's files; None: bundled with a library
+    url: str = ""                        # folder holding the files (MNIST-like) or the archive itself (CIFAR-10)
+    md5s: dict = dataclasses.field(default_factory=dict)   # file name -> published MD5 of the official file
+    torchvision_folder: str = None       # also searched: <root>/<torchvision_folder>/raw
 
     @property
-    def inputs(self) -> int:
+    def inputs(self):
         """Pixels per flattened image: the network's input size."""
         return int(np.prod(self.image_shape))
 
     @property
-    def dims(self) -> tuple[int, int]:
+    def dims(self):
         """(inputs, classes)."""
         return self.inputs, self.classes
 
 
-# --------------------------------------------------------------------------- paths, checksums
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """Data root: explicit `data_dir`, else env DATA_DIR, else ./data; returned absolute."""
+# ---------------------------------------------------------------------------------------------
+# Paths and checksums
+# ---------------------------------------------------------------------------------------------
+def resolve_data_dir(data_dir=None):
+    """The data root: `data_dir`, else the environment's DATA_DIR, else ./data; made absolute."""
     if data_dir is None:
         data_dir = os.environ.get("DATA_DIR") or "data"
     return Path(data_dir).expanduser().absolute()
 
 
-@functools.lru_cache(maxsize=256)
-def _md5_of(path: str, mtime_ns: int, size: int) -> str:
+@functools.lru_cache(maxsize=MD5_CACHE)
+def _md5_of(path, mtime_ns, size):
     """MD5 of a file; the stat fields only key the cache."""
     digest = hashlib.md5()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def file_md5(path: str | os.PathLike) -> str:
+def file_md5(path):
     """MD5 hex digest of a file, cached per (path, mtime, size)."""
     st = os.stat(path)
     return _md5_of(str(Path(path).absolute()), st.st_mtime_ns, st.st_size)
 
 
-def verify_md5(path: str | os.PathLike, expected: str) -> None:
-    """Raise ChecksumError unless the file's MD5 equals `expected`."""
+def verify_md5(path, expected):
+    """A ChecksumError naming the file unless its MD5 equals `expected`."""
     actual = file_md5(path)
     if actual != expected.lower():
-        raise ChecksumError(
-            f"checksum mismatch for {path}: expected md5 {expected}, got {actual}: the file is corrupt "
-            "or not the official one; delete it and download it again (main.py --download)"
-        )
+        raise ChecksumError(f"checksum mismatch for {path}: expected md5 {expected}, got {actual}: the file is "
+                            f"corrupt or not the official one; delete it and download it again ({FETCH_HINT})")
 
 
-
-def _expected_md5(name: str, filename: str) -> str | None:
+def _official_md5(name, filename):
+    """The published MD5 of one of a data set's files, or None if it has none."""
     return DATASETS[name].md5s.get(filename)
 
 
-# --------------------------------------------------------------------------- download
-
-
-def _download(url: str, dest: Path, expected_md5: str | None) -> None:
-    """Fetch `url` to a temp file beside `dest`, check its MD5, then rename atomically. A failure is
-    a DownloadError (or ChecksumError) naming the URL and the file, and leaves nothing behind: no
+# ---------------------------------------------------------------------------------------------
+# Download
+# ---------------------------------------------------------------------------------------------
+def _download(url, dest, expected_md5):
+    """Fetch `url` to a temporary file beside `dest`, check its MD5, then rename it to `dest`. A failure
+    is a DownloadError (or ChecksumError) naming the URL and the file, and leaves nothing behind: no
     file, and no folder made for it."""
-    made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
+    made = _missing_folders(dest.parent)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as err:
         raise DownloadError(f"cannot download {url} to {dest}: {err.strerror or err}") from None
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "data_utils/1.0"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=120) as resp:
-            shutil.copyfileobj(resp, out, 1 << 20)
-        actual = file_md5(tmp)
-        if expected_md5 is not None and actual != expected_md5:
-            raise ChecksumError(f"checksum mismatch for {url}: expected md5 {expected_md5}, got {actual}: not "
-                                f"the official file, so nothing was saved to {dest}; try again later")
+        with os.fdopen(fd, "wb") as out:
+            _fetch(url, out)
+        _check_download(url, tmp, dest, expected_md5)
         os.replace(tmp, dest)
     except OSError as err:   # urllib's URLError and HTTPError, timeouts, a full disk
         raise DownloadError(f"cannot download {url} to {dest}: {getattr(err, 'reason', None) or err}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
         if not dest.exists():
-            for folder in made:   # deepest first; each is empty unless another file came meanwhile
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            _remove_empty(made)
 
 
-# --------------------------------------------------------------------------- IDX (MNIST-like)
-
-_IDX_DTYPES = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+def _missing_folders(folder):
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    return [f for f in (folder, *folder.parents) if not f.exists()]
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
-    """Parse an IDX file (gzip if it ends in .gz) into a tensor; validates magic and size."""
+def _remove_empty(folders):
+    """Remove the folders that are empty, in order (each is left if another file came meanwhile)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _fetch(url, out):
+    """Copy what `url` serves into the open binary file `out`."""
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        shutil.copyfileobj(response, out, CHUNK)
+
+
+def _check_download(url, tmp, dest, expected_md5):
+    """A ChecksumError unless the downloaded file `tmp` has the published MD5 (if there is one)."""
+    actual = file_md5(tmp)
+    if expected_md5 is not None and actual != expected_md5:
+        raise ChecksumError(f"checksum mismatch for {url}: expected md5 {expected_md5}, got {actual}: not "
+                            f"the official file, so nothing was saved to {dest}; try again later")
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX files (MNIST-like): 00 00 <type> <ndim>, then ndim big-endian uint32 sizes, then the values
+# ---------------------------------------------------------------------------------------------
+IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_MAGIC = 4                        # bytes: two zeros, the type code, the number of dimensions
+IDX_SIZE = 4                         # bytes per dimension size
+
+
+def read_idx(path):
+    """An IDX file (gzip if its name ends in .gz) as a tensor of its own type and shape; a
+    DataFileError naming the file if it is not a complete IDX file."""
     path = Path(path)
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise DataFileError(f"cannot decompress IDX file {path} ({err}); expected a complete gzip file: "
-                            "delete it and download it again") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataFileError(f"{path} is not an IDX file (magic number {raw[:4].hex() or 'missing'}, expected "
-                            "00 00 <type> <dimensions>); delete it and download it again")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataFileError(f"IDX file {path} is truncated inside its header")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataFileError(
-            f"IDX file {path} has {len(raw)} bytes but its header {dims} implies {expected}; "
-            "it is truncated or corrupt, delete it and re-download"
-        )
+    raw = _file_bytes(path)
+    dtype, dims, header = _idx_layout(raw, path)
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return torch.from_numpy(data.astype(dtype.newbyteorder("="), copy=True))
 
 
-def _mnist_search_dirs(name: str, root: Path) -> list[Path]:
+def _file_bytes(path):
+    """The bytes of a file, decompressed if its name ends in .gz."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise DataFileError(f"cannot decompress IDX file {path} ({err}); expected a complete gzip file: "
+                            "delete it and download it again") from err
+
+
+def _idx_layout(raw, path):
+    """(value dtype, dims, header bytes) of an IDX file's contents, checked against their length."""
+    if len(raw) < IDX_MAGIC or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataFileError(f"{path} is not an IDX file (magic number {raw[:IDX_MAGIC].hex() or 'missing'}, "
+                            "expected 00 00 <type> <dimensions>); delete it and download it again")
+    dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
+    header = IDX_MAGIC + IDX_SIZE * ndim
+    if len(raw) < header:
+        raise DataFileError(f"IDX file {path} is truncated inside its header")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=IDX_MAGIC))
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataFileError(f"IDX file {path} has {len(raw)} bytes but its header {dims} implies {expected}; "
+                            "it is truncated or corrupt, delete it and re-download")
+    return dtype, dims, header
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST-like sets: an images and a labels IDX file per split
+# ---------------------------------------------------------------------------------------------
+def _mnist_search_dirs(name, root):
+    """The set's own folder, then torchvision's layout."""
     return [root / name, root / DATASETS[name].torchvision_folder / "raw"]
 
 
-def _find_idx(stem: str, dirs: Sequence[Path]) -> Path | None:
-    """First existing `<stem>.gz` or `<stem>` (gzip preferred within a folder)."""
+def _mnist_stems(split):
+    """The (images, labels) file names of a split, without .gz."""
+    prefix = "train" if split == "train" else "t10k"
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def _find_idx(stem, dirs):
+    """The first existing `<stem>.gz` or `<stem>` (gzip preferred within a folder), or None."""
     for folder in dirs:
         for candidate in (folder / f"{stem}.gz", folder / stem):
             if candidate.is_file():
@@ -252,86 +267,122 @@ def _find_idx(stem: str, dirs: Sequence[Path]) -> Path | None:
     return None
 
 
-def _mnist_stems(split: str) -> tuple[str, str]:
-    prefix = "train" if split == "train" else "t10k"
-    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
-
-
-def _load_mnist_like(name: str, split: str, root: Path) -> ImageSet:
-    info = DATASETS[name]
+def _mnist_files(name, split, root):
+    """The (images, labels) files of a split; a DatasetNotFoundError naming the missing ones."""
     dirs = _mnist_search_dirs(name, root)
-    stems = _mnist_stems(split)
-    found = {stem: _find_idx(stem, dirs) for stem in stems}
-    missing = [f"{stem}.gz" for stem, p in found.items() if p is None]
+    found = {stem: _find_idx(stem, dirs) for stem in _mnist_stems(split)}
+    missing = [f"{stem}.gz" for stem, path in found.items() if path is None]
     if missing:
         raise DatasetNotFoundError(_missing_message(name, split, missing, dirs, dirs[0]))
-    tensors = []
-    for stem in stems:
-        path = found[stem]
-        md5 = _expected_md5(name, path.name)
-        if md5 is not None:
-            verify_md5(path, md5)
-        tensors.append(read_idx(path))
-    images, labels = tensors
-    img_path, lbl_path = found[stems[0]], found[stems[1]]
-    height, width = info.image_shape[1:]
+    return tuple(found.values())
+
+
+def _read_official_idx(name, path):
+    """An IDX file of a data set, checked against its published MD5 first (if it has one)."""
+    md5 = _official_md5(name, path.name)
+    if md5 is not None:
+        verify_md5(path, md5)
+    return read_idx(path)
+
+
+def _check_mnist_images(path, images, height, width):
     if images.ndim != 3 or tuple(images.shape[1:]) != (height, width) or images.dtype != torch.uint8:
-        raise DataFileError(
-            f"{img_path}: expected uint8 images [N, {height}, {width}], got {images.dtype} {tuple(images.shape)}"
-        )
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise DataFileError(f"{lbl_path}: expected {images.shape[0]} labels, got shape {tuple(labels.shape)}")
+        raise DataFileError(f"{path}: expected uint8 images [N, {height}, {width}], "
+                            f"got {images.dtype} {tuple(images.shape)}")
+
+
+def _mnist_labels(path, labels, count, classes):
+    """The labels as int64, checked: one per image, each a class."""
+    if labels.ndim != 1 or labels.shape[0] != count:
+        raise DataFileError(f"{path}: expected {count} labels, got shape {tuple(labels.shape)}")
     labels = labels.long()
-    if labels.numel() and (labels.min() < 0 or labels.max() >= info.classes):
-        raise DataFileError(f"{lbl_path}: labels outside 0..{info.classes - 1}")
-    x = images.reshape(images.shape[0], -1).float().div_(255.0)
+    if labels.numel() and (labels.min() < 0 or labels.max() >= classes):
+        raise DataFileError(f"{path}: labels outside 0..{classes - 1}")
+    return labels
+
+
+def _load_mnist_like(name, split, root):
+    """One split of an MNIST-like set from its IDX files."""
+    info = DATASETS[name]
+    paths = _mnist_files(name, split, root)
+    images, labels = (_read_official_idx(name, path) for path in paths)
+    _check_mnist_images(paths[0], images, *info.image_shape[1:])
+    labels = _mnist_labels(paths[1], labels, images.shape[0], info.classes)
+    x = images.reshape(images.shape[0], -1).float().div_(PIXEL_MAX)
     return ImageSet(x=x, y=labels, image_shape=info.image_shape, num_classes=info.classes)
 
 
-def _download_mnist_like(name: str, split: str, root: Path) -> None:
-    dest_dir = _mnist_search_dirs(name, root)[0]
+def _download_mnist_like(name, split, root):
+    """Fetch the split's files that are not on disk into the set's own folder."""
+    dirs = _mnist_search_dirs(name, root)
     for stem in _mnist_stems(split):
-        if _find_idx(stem, _mnist_search_dirs(name, root)) is None:
+        if _find_idx(stem, dirs) is None:
             filename = f"{stem}.gz"
-            _download(DATASETS[name].url + filename, dest_dir / filename, _expected_md5(name, filename))
+            _download(DATASETS[name].url + filename, dirs[0] / filename, _official_md5(name, filename))
 
 
-# --------------------------------------------------------------------------- CIFAR-10
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10: one tarball holding pickled batches
+# ---------------------------------------------------------------------------------------------
+CIFAR_TARBALL = "cifar-10-python.tar.gz"
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 
 
-def _cifar_batch_dirs(root: Path) -> list[Path]:
-    return [root / "cifar10" / _CIFAR_FOLDER, root / _CIFAR_FOLDER]
+def _cifar_batch_dirs(root):
+    return [root / "cifar10" / CIFAR_FOLDER, root / CIFAR_FOLDER]
 
 
-def _cifar_tarballs(root: Path) -> list[Path]:
-    return [root / "cifar10" / _CIFAR_TARBALL, root / _CIFAR_TARBALL]
+def _cifar_tarballs(root):
+    return [root / "cifar10" / CIFAR_TARBALL, root / CIFAR_TARBALL]
 
 
-def _find_cifar_dir(split: str, root: Path) -> Path | None:
+def _find_cifar_dir(split, root):
+    """The first folder that holds every batch of the split, or None."""
     for folder in _cifar_batch_dirs(root):
-        if all((folder / b).is_file() for b in _CIFAR_BATCHES[split]):
+        if all((folder / b).is_file() for b in CIFAR_BATCHES[split]):
             return folder
     return None
 
 
-def _extract_cifar(tarball: Path) -> None:
+def _cifar_folder(split, root):
+    """The folder of the split's batches, extracted from the first tarball found if need be; a
+    DatasetNotFoundError listing the folders searched if there is neither."""
+    folder = _find_cifar_dir(split, root)
+    tarball = next((t for t in _cifar_tarballs(root) if t.is_file()), None)
+    if folder is None and tarball is not None:
+        _extract_cifar(tarball)
+        folder = _find_cifar_dir(split, root)
+    if folder is None:
+        searched = _cifar_batch_dirs(root) + [t.parent for t in _cifar_tarballs(root)]
+        missing = [f"{CIFAR_TARBALL} (or extracted {CIFAR_FOLDER}/{', '.join(CIFAR_BATCHES[split])})"]
+        raise DatasetNotFoundError(_missing_message("cifar10", split, missing, searched, root / "cifar10"))
+    return folder
+
+
+def _extract_cifar(tarball):
     """Check the tarball's MD5, then extract its batch folder beside it (file by file, atomically)."""
-    verify_md5(tarball, DATASETS["cifar10"].md5s[_CIFAR_TARBALL])
-    target = tarball.parent / _CIFAR_FOLDER
+    verify_md5(tarball, DATASETS["cifar10"].md5s[CIFAR_TARBALL])
     with tempfile.TemporaryDirectory(prefix=".cifar-extract-", dir=tarball.parent) as tmp:
         with tarfile.open(tarball, "r:gz") as tar:
-            members = [m for m in tar.getmembers() if m.name.split("/")[0] == _CIFAR_FOLDER]
-            for m in members:
-                if not (m.isfile() or m.isdir()) or ".." in Path(m.name).parts or m.name.startswith("/"):
-                    raise DataFileError(f"{tarball}: unexpected member {m.name!r}")
-            tar.extractall(tmp, members=members, filter="data")
-        extracted = Path(tmp) / _CIFAR_FOLDER
+            tar.extractall(tmp, members=_cifar_members(tar, tarball), filter="data")
+        extracted = Path(tmp) / CIFAR_FOLDER
         if not extracted.is_dir():
-            raise DataFileError(f"{tarball} contains no {_CIFAR_FOLDER}/ folder")
+            raise DataFileError(f"{tarball} contains no {CIFAR_FOLDER}/ folder")
+        target = tarball.parent / CIFAR_FOLDER
         target.mkdir(exist_ok=True)
         for item in extracted.iterdir():
             if item.is_file():
                 os.replace(item, target / item.name)
+
+
+def _cifar_members(tar, tarball):
+    """The tarball's members under the batch folder; a DataFileError for a link or a path that leaves it."""
+    members = [m for m in tar.getmembers() if m.name.split("/")[0] == CIFAR_FOLDER]
+    for m in members:
+        if not (m.isfile() or m.isdir()) or ".." in Path(m.name).parts or m.name.startswith("/"):
+            raise DataFileError(f"{tarball}: unexpected member {m.name!r}")
+    return members
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -346,8 +397,9 @@ class _BatchUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one pickled CIFAR-10 batch (with _BatchUnpickler: a planted file cannot run code)."""
+def _read_cifar_batch(path):
+    """One pickled CIFAR-10 batch as (data [N, 3072] uint8, labels [N] int64), read with
+    _BatchUnpickler (a planted file cannot run code) and checked."""
     try:
         with open(path, "rb") as f:
             batch = _BatchUnpickler(f, encoding="bytes").load()
@@ -355,72 +407,75 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataFileError(f"Cannot unpickle CIFAR-10 batch {path}: {err}") from err
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataFileError(f"{path}: not a CIFAR-10 batch (needs keys b'data' and b'labels')")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataFileError(f"{path}: expected uint8 data [N, 3072], got {data.dtype} {data.shape}")
+    return _check_cifar_batch(path, np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64))
+
+
+def _check_cifar_batch(path, data, labels):
+    """(data, labels) if data is [N, 3072] uint8 and labels are N classes; a DataFileError otherwise."""
+    info = DATASETS["cifar10"]
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != info.inputs:
+        raise DataFileError(f"{path}: expected uint8 data [N, {info.inputs}], got {data.dtype} {data.shape}")
     if labels.shape != (data.shape[0],):
         raise DataFileError(f"{path}: expected {data.shape[0]} labels, got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataFileError(f"{path}: labels outside 0..9")
+    if labels.size and (labels.min() < 0 or labels.max() >= info.classes):
+        raise DataFileError(f"{path}: labels outside 0..{info.classes - 1}")
     return data, labels
 
 
-def _load_cifar10(split: str, root: Path) -> ImageSet:
+def _load_cifar10(split, root):
+    """One split of CIFAR-10 from its batches (extracted from the tarball if need be)."""
     info = DATASETS["cifar10"]
-    folder = _find_cifar_dir(split, root)
-    if folder is None:
-        for tarball in _cifar_tarballs(root):
-            if tarball.is_file():
-                _extract_cifar(tarball)
-                folder = _find_cifar_dir(split, root)
-                break
-    if folder is None:
-        searched = _cifar_batch_dirs(root) + [t.parent for t in _cifar_tarballs(root)]
-        missing = [f"{_CIFAR_TARBALL} (or extracted {_CIFAR_FOLDER}/{', '.join(_CIFAR_BATCHES[split])})"]
-        raise DatasetNotFoundError(_missing_message("cifar10", split, missing, searched, root / "cifar10"))
-    parts = [_read_cifar_batch(folder / b) for b in _CIFAR_BATCHES[split]]
+    folder = _cifar_folder(split, root)
+    parts = [_read_cifar_batch(folder / b) for b in CIFAR_BATCHES[split]]
     data = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     # Each row is R(1024) G(1024) B(1024), each channel row-major 32x32: already C,H,W order.
-    x = torch.from_numpy(data).float().div_(255.0)
+    x = torch.from_numpy(data).float().div_(PIXEL_MAX)
     return ImageSet(x=x, y=torch.from_numpy(labels), image_shape=info.image_shape, num_classes=info.classes)
 
 
-def _download_cifar10(split: str, root: Path) -> None:
+def _download_cifar10(split, root):
     """Fetch the tarball unless present (it holds both splits)."""
     if any(t.is_file() for t in _cifar_tarballs(root)):
         return
     info = DATASETS["cifar10"]
-    _download(info.url, _cifar_tarballs(root)[0], info.md5s[_CIFAR_TARBALL])
+    _download(info.url, _cifar_tarballs(root)[0], info.md5s[CIFAR_TARBALL])
 
 
-# --------------------------------------------------------------------------- digits (offline)
+# ---------------------------------------------------------------------------------------------
+# scikit-learn's digits (bundled, offline)
+# ---------------------------------------------------------------------------------------------
+DIGITS_LEVELS = 16.0                 # pixel values 0..16 -> [0, 1]
+DIGITS_TRAIN_FRACTION = (4, 5)       # per class, the first floor(4/5 * n_c) samples in file order -> train
 
 
-def _load_digits(split: str, root: Path | None = None) -> ImageSet:
-    """sklearn's bundled 8x8 digits; per class, the first floor(0.8 n_c) samples in file order are train.
+def _digits_train_mask(y):
+    """True for the samples of the train split: per class, the first DIGITS_TRAIN_FRACTION in file order."""
+    num, den = DIGITS_TRAIN_FRACTION
+    is_train = torch.zeros_like(y, dtype=torch.bool)
+    for c in torch.unique(y):
+        idx = (y == c).nonzero().flatten()
+        is_train[idx[: (num * idx.numel()) // den]] = True
+    return is_train
 
-    Bundled with scikit-learn: `root` is unused.
-    """
+
+def _load_digits(split, root=None):
+    """sklearn's bundled 8x8 digits, split per class (_digits_train_mask); `root` is unused."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x_all = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
+    x_all = torch.as_tensor(bunch.data, dtype=torch.float32) / DIGITS_LEVELS
     y_all = torch.as_tensor(bunch.target, dtype=torch.int64)
-    num, den = _DIGITS_TRAIN_FRACTION
-    is_train = torch.zeros_like(y_all, dtype=torch.bool)
-    for c in torch.unique(y_all):
-        idx = (y_all == c).nonzero().flatten()
-        is_train[idx[: (num * idx.numel()) // den]] = True
+    is_train = _digits_train_mask(y_all)
     keep = is_train if split == "train" else ~is_train
     info = DATASETS["digits"]
-    x, y = x_all[keep].contiguous(), y_all[keep].contiguous()
-    return ImageSet(x=x, y=y, image_shape=info.image_shape, num_classes=info.classes)
+    return ImageSet(x=x_all[keep].contiguous(), y=y_all[keep].contiguous(), image_shape=info.image_shape,
+                    num_classes=info.classes)
 
 
-# --------------------------------------------------------------------------- the table
-
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
 def _mnist_like(name, torchvision_folder, url, md5s):
     """The entry of an MNIST-like set: 28x28 grey images of 10 classes, 60,000 + 10,000, IDX files."""
     return DatasetInfo(image_shape=(1, 28, 28), classes=10, train_size=60000, test_size=10000,
@@ -430,7 +485,7 @@ def _mnist_like(name, torchvision_folder, url, md5s):
 
 
 # Every known data set, in the order error messages list them.
-DATASETS: dict[str, DatasetInfo] = {
+DATASETS = {
     "fashion_mnist": _mnist_like(
         "fashion_mnist", "FashionMNIST", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -443,46 +498,37 @@ DATASETS: dict[str, DatasetInfo] = {
          "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
          "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
          "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}),
-    "cifar10": DatasetInfo(
-        image_shape=(3, 32, 32),
-        classes=10,
-        train_size=50000,
-        test_size=10000,
-        load=_load_cifar10,
-        download=_download_cifar10,
-        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        md5s={_CIFAR_TARBALL: "c58f30108f718f92721af3b95e74349a"},
-    ),
+    "cifar10": DatasetInfo(image_shape=(3, 32, 32), classes=10, train_size=50000, test_size=10000,
+                           load=_load_cifar10, download=_download_cifar10,
+                           url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                           md5s={CIFAR_TARBALL: "c58f30108f718f92721af3b95e74349a"}),
     "digits": DatasetInfo(image_shape=(1, 8, 8), classes=10, train_size=1433, test_size=364, load=_load_digits),
 }
 
 
-# --------------------------------------------------------------------------- public loader
-
-
-def _missing_message(name: str, split: str, missing: Iterable[str], searched: Iterable[Path], put_in: Path) -> str:
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+def _missing_message(name, split, missing, searched, put_in):
+    """What is missing, where it was looked for, and how to get it."""
     folders = ", ".join(str(p) for p in dict.fromkeys(searched))
-    return (
-        f"data set '{name}' ({split} split) not found: missing {', '.join(missing)}; searched {folders}; "
-        f"put the official files into {put_in} (or set DATA_DIR to the folder that holds them), "
-        "or fetch them with main.py --download"
-    )
+    return (f"data set '{name}' ({split} split) not found: missing {', '.join(missing)}; searched {folders}; "
+            f"put the official files into {put_in} (or set DATA_DIR to the folder that holds them), "
+            f"or fetch them with {FETCH_HINT}")
 
 
 @functools.lru_cache(maxsize=None)
-def _load_cached(name: str, split: str, root: str | None) -> ImageSet:
+def _load_cached(name, split, root):
     return DATASETS[name].load(split, None if root is None else Path(root))
 
 
-def clear_dataset_cache() -> None:
+def clear_dataset_cache():
     """Forget data sets parsed so far in this process."""
     _load_cached.cache_clear()
 
 
-def load_dataset(
-    name: str, split: str, data_dir: str | os.PathLike | None = None, download: bool = False
-) -> ImageSet:
-    """Load `name` (a key of DATASETS), `split` in {train, test}.
+def load_dataset(name, split, data_dir=None, download=False):
+    """Load `name` (a key of DATASETS), `split` in {train, test}, as an ImageSet.
 
     Files are looked up under resolve_data_dir(data_dir) (a bundled set ignores it) and parsed
     sets are cached per (name, split, folder). Downloads happen only if `download=True`.
@@ -504,16 +550,16 @@ def load_dataset(
     return _load_cached(name, split, str(root))
 
 
-# --------------------------------------------------------------------------- labels
-
-
-def _check_labels(y: torch.Tensor) -> None:
+# ---------------------------------------------------------------------------------------------
+# Labels
+# ---------------------------------------------------------------------------------------------
+def _check_labels(y):
     if y.ndim != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
         raise ValueError(f"labels must be a 1-D integer tensor, got {y.dtype} {tuple(y.shape)}")
 
 
-def per_class_subset(y: torch.Tensor, n_per_class: int | None, generator: torch.Generator) -> torch.Tensor:
-    """Indices of `n_per_class` random samples of every class in `y`, sorted ascending.
+def per_class_subset(y, n_per_class, generator):
+    """Indices of `n_per_class` random samples of every class in `y` [N], sorted ascending.
 
     Classes are drawn in increasing label order from `generator`; None keeps all samples.
     """
@@ -534,16 +580,14 @@ def per_class_subset(y: torch.Tensor, n_per_class: int | None, generator: torch.
     return torch.sort(torch.cat(chosen)).values
 
 
-def class_subset(y: torch.Tensor, classes: Iterable[int] | torch.Tensor) -> torch.Tensor:
-    """Indices (ascending) of the samples whose label is in `classes`."""
+def class_subset(y, classes):
+    """Indices (ascending) of the samples whose label is in `classes` (an iterable or a tensor)."""
     _check_labels(y)
     wanted = torch.as_tensor(list(classes) if not torch.is_tensor(classes) else classes, dtype=y.dtype)
     return torch.isin(y, wanted.to(y.device)).nonzero().flatten()
 
 
-def one_hot(
-    y: torch.Tensor, num_classes: int, off_value: float = 0.0, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
+def one_hot(y, num_classes, off_value=0.0, dtype=torch.float32):
     """Targets [N, num_classes]: 1 at the label, `off_value` elsewhere (-1 gives +-1 targets)."""
     _check_labels(y)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
@@ -553,12 +597,12 @@ def one_hot(
     return out
 
 
-def random_label_permutation(num_classes: int, generator: torch.Generator) -> torch.Tensor:
+def random_label_permutation(num_classes, generator):
     """A random permutation of 0..num_classes-1 (on the generator's device)."""
     return torch.randperm(num_classes, generator=generator, device=generator.device)
 
 
-def relabel(y: torch.Tensor, mapping: torch.Tensor | Sequence[int]) -> torch.Tensor:
+def relabel(y, mapping):
     """New labels mapping[y] (e.g. with a permutation from random_label_permutation)."""
     _check_labels(y)
     mapping = torch.as_tensor(mapping, dtype=torch.long).to(y.device)

@@ -192,6 +192,21 @@ def test_truncated_gzip_and_bad_magic(tmp_path):
         du.read_idx(bad)
 
 
+def test_an_idx_file_cut_inside_its_header_names_the_file(tmp_path):
+    path = tmp_path / "cut-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">I", 7))   # 3 dimensions, 1 size given
+    with pytest.raises(du.DataFileError, match="cut-idx3-ubyte is truncated inside its header"):
+        du.read_idx(path)
+
+
+def test_mnist_labels_must_be_one_per_image(tmp_path):
+    folder = tmp_path / "mnist"
+    write_idx(folder / "train-images-idx3-ubyte", mnist_images(), gz=False)
+    write_idx(folder / "train-labels-idx1-ubyte", np.asarray(LABELS7[:5], dtype=np.uint8), gz=False)
+    with pytest.raises(du.DataFileError, match="train-labels-idx1-ubyte: expected 7 labels, got shape"):
+        du.load_dataset("mnist", "train", data_dir=tmp_path)
+
+
 def test_read_idx_multibyte_big_endian(tmp_path):
     arr = np.array([[1, -2], [300, 70000]], dtype=">i4")
     path = tmp_path / "ints"
@@ -256,6 +271,17 @@ def test_download_with_bad_checksum_leaves_no_file(tmp_path, monkeypatch):
     assert not (tmp_path / "mnist").exists()   # neither the file nor the folder made for it
 
 
+def test_a_failed_download_names_the_url_and_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    def unreachable(request, timeout=None):
+        raise du.urllib.error.URLError("no route to host")
+    monkeypatch.setattr(du.urllib.request, "urlopen", unreachable)
+    url = du.DATASETS["mnist"].url + "t10k-images-idx3-ubyte.gz"
+    dest = tmp_path / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
+    with pytest.raises(du.DownloadError, match=f"cannot download {url} to {dest}: no route to host"):
+        du.load_dataset("mnist", "test", data_dir=tmp_path / "data", download=True)
+    assert list(tmp_path.iterdir()) == []   # no file, no partial file, no folder made for them
+
+
 # ----------------------------------------------------------------------------- CIFAR-10
 
 
@@ -316,6 +342,37 @@ def test_cifar10_tarball_is_verified_and_extracted(tmp_path, monkeypatch):
     test = du.load_dataset("cifar10", "test", data_dir=tmp_path)
     assert test.y.tolist() == batches["test_batch"][1]
     assert (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_5").is_file()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "parent"])
+def test_a_cifar10_tarball_with_a_link_or_a_path_out_of_its_folder_is_refused_before_extracting(
+        tmp_path, monkeypatch, kind):
+    src = tmp_path / "src"
+    write_cifar(src / "cifar-10-batches-py")
+    tarball = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    tarball.parent.mkdir()
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+        member = tarfile.TarInfo("cifar-10-batches-py/link" if kind == "symlink" else "cifar-10-batches-py/../x")
+        if kind == "symlink":
+            member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(member)
+        else:
+            tar.addfile(member, io.BytesIO(b""))
+    monkeypatch.setitem(du.DATASETS["cifar10"].md5s, tarball.name, hashlib.md5(tarball.read_bytes()).hexdigest())
+    with pytest.raises(du.DataFileError, match="unexpected member 'cifar-10-batches-py/"):
+        du.load_dataset("cifar10", "test", data_dir=tmp_path)
+    assert sorted(p.name for p in tarball.parent.iterdir()) == [tarball.name]   # nothing extracted
+
+
+@pytest.mark.parametrize("labels,message", [([0, 10], "labels outside 0..9"), ([0], "expected 2 labels")])
+def test_a_cifar10_batch_needs_one_label_of_the_ten_classes_per_image(tmp_path, labels, message):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": labels}, f)
+    with pytest.raises(du.DataFileError, match=f"test_batch: {message}"):
+        du.load_dataset("cifar10", "test", data_dir=tmp_path)
 
 
 # ----------------------------------------------------------------------------- digits

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import engine
-from experiments.reversal import figures
+from experiments.reversal import mechanism, stats
 from experiments.reversal.task import ReversalLearning, ReversalSchedule, softmax_choice
 from schema import SupervisedConfig
 from utils import flatten
@@ -246,11 +246,11 @@ def test_packed_members_equal_members_run_alone():
 def test_a_session_per_iteration_equals_a_trial_per_iteration():
     whole, _ = train([member("bp", seed, std=0.1) for seed in range(5)])
     trials, _ = train([member("bp", seed, std=0.1, trials_per_iteration=1) for seed in range(5)], iterations=128)
-    summed = trials.groupby("member")[list(figures.SUM_COLUMNS) + figures.COUNT_COLUMNS].sum()
+    summed = trials.groupby("member")[list(stats.SUM_COLUMNS) + stats.COUNT_COLUMNS].sum()
     for column in summed:
         np.testing.assert_allclose(whole[column].to_numpy(), summed[column].to_numpy(), rtol=1e-12, atol=1e-12)
     last = trials[trials["iteration"] == 127].set_index("member")
-    for w in figures.WEIGHTS:
+    for w in stats.WEIGHTS:
         np.testing.assert_array_equal(whole[w].to_numpy(), last[w].to_numpy())
 
 
@@ -261,7 +261,7 @@ def test_the_measured_events_are_the_punished_trials_from_number_64_and_their_ne
         choice, reward = r["choice"].to_numpy(), r["reward"].to_numpy()
         values = r[["value_0", "value_1"]].to_numpy()
         chosen_value = values[np.arange(128), choice.astype(int)]
-        expected = {k: 0.0 for k in figures.SUM_COLUMNS}
+        expected = {k: 0.0 for k in stats.SUM_COLUMNS}
         for p in range(63, 127):                         # 0-based punished trial (numbers 64..127)
             if reward[p] > 0:
                 continue
@@ -307,27 +307,27 @@ def test_config_checks():
 def test_statistics_of_member_sums():
     S = np.array([[1.0, 2, 3, 4], [3.0, 2, 1, 0]])
     N = np.array([[1.0, 1, 2, 2], [2.0, 2, 1, 1]])
-    assert figures.pooled(S, N).tolist() == [4 / 3, 4 / 3, 4 / 3, 4 / 3]
-    falls_rises, lines = figures.crossing(np.array([[0.1, -0.2, -0.1, 0.05], [0.1, -0.2, 0.2, 0.3],
-                                                    [0.1, 0.2, -0.1, 0.05]]))
+    assert stats.pooled(S, N).tolist() == [4 / 3, 4 / 3, 4 / 3, 4 / 3]
+    falls_rises, lines = stats.crossing(np.array([[0.1, -0.2, -0.1, 0.05], [0.1, -0.2, 0.2, 0.3],
+                                                  [0.1, 0.2, -0.1, 0.05]]))
     assert falls_rises.tolist() == [True, True, False] and lines.tolist() == [True, False, False]
-    data = figures.load_data()
-    fit = figures.fit_to_data(np.array([data[c] for c in figures.CELLS]) * 2 + 1, data)
+    data = stats.load_data()
+    fit = stats.fit_to_data(np.array([data[c] for c in stats.CELLS]) * 2 + 1, data)
     assert (fit.scale, fit.offset, fit.sse) == pytest.approx((0.5, -0.5, 0.0), abs=1e-12)
 
 
 def test_the_data_are_the_csv_rows_keyed_by_their_own_columns_whatever_their_order():
-    with open(figures.DATA_FILE, newline="") as f:     # the CSV read again with the csv module
+    with open(stats.DATA_FILE, newline="") as f:     # the CSV read again with the csv module
         expected = {(row["at"], row["is_switch"] == "True"): float(row["value"]) for row in csv.DictReader(f)}
-    assert set(expected) == set(figures.CELLS) and list(expected) != figures.CELLS   # rows not in CELLS order
-    assert figures.load_data() == pytest.approx(expected, rel=1e-14)   # pandas may round the last digit
+    assert set(expected) == set(stats.CELLS) and list(expected) != stats.CELLS   # rows not in CELLS order
+    assert stats.load_data() == pytest.approx(expected, rel=1e-14)   # pandas may round the last digit
 
 
 def test_mechanism_figure_source_data_equal_the_rows_recomputed_member_by_member():
     df = pd.concat([frame([member(rule, seed, std=std, T=32, trials_per_iteration=1, trace_steps=[0, 4, 31])
                            for seed in range(3)], iterations=128)
                     for rule, std in (("pc", 0.05), ("bp", 0.1))], ignore_index=True)
-    weights, inference = figures.mechanism(df)
+    weights, inference = mechanism.mechanism(df)
     assert (weights.name, inference.name) == ("fig6c_weights", "fig6c_inference")
     label = {"pc": "PC", "bp": "BP"}
     # Weights: per rule and trial, the median rms output weight and the fraction with opposite signs.
@@ -364,12 +364,12 @@ def test_fig6c_quick_pc_crosses_and_grows_opposite_output_weights(tmp_path, monk
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     rows, summary, out = run_and_analyse("reversal/fig6c", tmp_path,
                                          ["fig6c", "fig6c_batches", "fig6c_by_sign"])
-    totals = figures.member_totals(rows)
+    totals = stats.member_totals(rows)
     pc, bp = (totals[totals["rule"] == rule] for rule in ("pc", "bp"))
     assert len(pc) == len(bp) == 200 and not totals["diverged"].any()
     # The PC crossing in the seed-pooled means: stay starts above switch and ends below it, and the
     # stay line falls (at 200 seeds these hold in every 100-seed sub-batch we drew).
-    means = figures.pooled(*figures.group_arrays(pc)[::2])
+    means = stats.pooled(*stats.group_arrays(pc)[::2])
     assert means[0] - means[2] > 0.01 and means[3] - means[1] > 0.01 and means[0] - means[1] > 0.03
     # PC grows the output weights far beyond their initial scale (sigma 0.05); BP keeps them small.
     size = {name: np.sqrt((t["weight_2_0"] ** 2 + t["weight_2_1"] ** 2) / 2).median() for name, t in
@@ -378,13 +378,13 @@ def test_fig6c_quick_pc_crosses_and_grows_opposite_output_weights(tmp_path, monk
     # Where PC's output weights end with opposite signs, the switch line rises clearly.
     opposite = pc[pc["weight_2_0"] * pc["weight_2_1"] < 0]
     assert len(opposite) > 50
-    m = figures.pooled(*figures.group_arrays(opposite)[::2])
+    m = stats.pooled(*stats.group_arrays(opposite)[::2])
     assert m[3] - m[2] > 0.03 and m[1] - m[0] < -0.02
     source = pd.read_csv(out / "source_data" / "fig6c-quick.csv")
     assert set(source["source"]) == {"PC", "BP", "Data"}
     # Each rule's fit is the least-squares line from its pooled values to the data (numpy's polyfit),
     # its fitted values lie on that line, and the summary reports them.
-    data = figures.load_data()
+    data = stats.load_data()
     for rule in ("PC", "BP"):
         cells = source[source["source"] == rule]
         target = [data[(at, switch)] for at, switch in zip(cells["at"], cells["is_switch"])]

@@ -4,7 +4,7 @@ cross), in the event-pooled means of a batch of seeds (the original's estimator)
 import numpy as np
 
 from claims import Claim
-from experiments.reversal.figures import CELL_COLUMNS, PUBLISHED_SEEDS, member_totals
+from experiments.reversal.stats import CELL_COLUMNS, PUBLISHED_SEEDS, member_totals
 
 STAY, SWITCH = (("next_trial", False), ("at_punish", False)), (("next_trial", True), ("at_punish", True))
 
