@@ -1,46 +1,33 @@
-"""The config language: what an experiment YAML may say, as pydantic models, and its loading.
+"""The config language: what an experiment YAML may say, as pydantic models, every key documented.
 
-An experiment YAML (`Document`) is read with yaml.safe_load, merged with a profile and with `-o`
-overrides, validated, expanded over its `grid_search` axes (every grid point is validated by the
-trainable's config model, `SupervisedConfig` for `supervised`) and grouped into trials whose members
-differ only in the packable values. Bad input is one line naming the file, the key path and what is
-allowed there. Validated member configs are plain dicts with every default filled in.
-
-    python schema.py --json-schema > experiments/schema.json    # for editors: validation, completion
+`Document` is the YAML around the trainable's `config`; `SupervisedConfig` is one member of the
+`supervised` trainable (its data, network, rule settings and optimizer), checked across keys (sizes fit
+the data, per-layer values fit the layers). A section's unknown or missing keys and a model's own
+checks are errors at a key path (config_errors.py words them); experiment.py loads a YAML with them,
+json_schema.py exports them for editors.
 """
-from dataclasses import dataclass
 from functools import lru_cache
-import importlib
-import json
 import math
-from pathlib import Path
 import re
-import sys
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, WrapValidator,
-                      create_model, model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, WrapValidator, create_model,
+                      model_validator)
 from pydantic_core import PydanticCustomError
-import yaml
 
+from config_errors import error_at
 from conv import conv_geometry
 from metrics import METRICS
 from network import ACTIVATIONS, INITS
 from optim import OPTIMIZERS
-from rules import RULE_NAMES, packable
+from rules import RULE_NAMES
 from streams import STREAMS, Number, task_class
-from utils import (OWN_NAME, REF_PATTERN, ConfigError, about, check_pack_axes, expand_variants,
-                   experiment_attribute, load_document, pack_trials, resolve_config_path)
+from utils import REF_PATTERN, ConfigError
 
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------------
-def _error(key, message):
-    """A validation error at `key`, a dotted path below the value being validated ('' for itself)."""
-    return PydanticCustomError("config", "{message}", {"key": key, "message": message})
-
-
 @lru_cache
 def _keys_of(model):
     """(all keys, required keys) of a model."""
@@ -57,10 +44,10 @@ def _check_keys(model, value):
                                   {"message": f"expected a mapping with keys {', '.join(keys)}, got {value!r}"})
     unknown = [key for key in value if key not in keys]
     if unknown:
-        raise _error(str(unknown[0]), f"unknown key; allowed: {', '.join(sorted(keys))}")
+        raise error_at(str(unknown[0]), f"unknown key; allowed: {', '.join(sorted(keys))}")
     for name in required:
         if name not in value:
-            raise _error(name, f"missing required key: {model.model_fields[name].description}")
+            raise error_at(name, f"missing required key: {model.model_fields[name].description}")
     return value
 
 
@@ -96,12 +83,12 @@ def _by_name(models, own=None):
             try:
                 model = own(name)
             except ConfigError as error:
-                raise _error("name", str(error).split(": ", 1)[1]) from None
+                raise error_at("name", str(error).split(": ", 1)[1]) from None
             return model.model_validate(value)
         if not (isinstance(name, str) and name in models):
             allowed = (f"allowed: {', '.join(models)}"
                        + (", or an experiment's own experiments.<experiment>.<module>:<Class>" if own else ""))
-            raise _error("name", "missing; " + allowed if name is None else f"{name!r} is not allowed; {allowed}")
+            raise error_at("name", "missing; " + allowed if name is None else f"{name!r} is not allowed; {allowed}")
         return handler(value)
     union = Annotated[Union[tuple(models.values())], Field(discriminator="name")]
     return SerializeAsAny[Annotated[union, WrapValidator(pick)]]
@@ -282,12 +269,12 @@ def _fill_sizes(model, n_in, n_out):
         return
     if model.sizes is None:
         if model.num_layers is None or (model.width is None and model.num_layers > 1):
-            raise _error("model", "give either sizes, or num_layers (and width if > 1)")
+            raise error_at("model", "give either sizes, or num_layers (and width if > 1)")
         model.sizes = [n_in] + [model.width] * (model.num_layers - 1) + [n_out]
     if (model.sizes[0], model.sizes[-1]) != (n_in, n_out):
-        raise _error("model.sizes", f"{model.sizes} does not fit the data ({n_in} inputs, {n_out} outputs)")
+        raise error_at("model.sizes", f"{model.sizes} does not fit the data ({n_in} inputs, {n_out} outputs)")
     if model.num_layers not in (None, len(model.sizes) - 1):
-        raise _error("model.num_layers", f"{model.num_layers} disagrees with sizes")
+        raise error_at("model.num_layers", f"{model.num_layers} disagrees with sizes")
     model.num_layers = len(model.sizes) - 1
 
 
@@ -295,28 +282,28 @@ def _fill_conv_sizes(model, n_in, n_out):
     """With convolutions: the input images fit the data, sizes starts at their flattened output,
     and num_layers counts the convolutions and the dense layers."""
     if math.prod(model.conv.input_shape) != n_in:
-        raise _error("model.conv.input_shape", f"{model.conv.input_shape} does not fit the data's {n_in} inputs")
+        raise error_at("model.conv.input_shape", f"{model.conv.input_shape} does not fit the data's {n_in} inputs")
     _, shapes = conv_geometry(model.conv.input_shape, [layer.model_dump() for layer in model.conv.layers])
     if min(min(shape[1:]) for shape in shapes) < 1:
-        raise _error("model.conv.layers", "the images shrink to nothing: use smaller kernels or strides")
+        raise error_at("model.conv.layers", "the images shrink to nothing: use smaller kernels or strides")
     channels, height, width = shapes[-1]
     flat = channels * height * width
     if model.sizes is None or (model.sizes[0], model.sizes[-1]) != (flat, n_out):
-        raise _error("model.sizes", f"with conv, give the dense layers' sizes from the flattened "
-                                    f"{channels}x{height}x{width} = {flat} to the {n_out} outputs, got {model.sizes}")
+        raise error_at("model.sizes", f"with conv, give the dense layers' sizes from the flattened "
+                                      f"{channels}x{height}x{width} = {flat} to the {n_out} outputs, got {model.sizes}")
     layers = len(model.conv.layers) + len(model.sizes) - 1
     if model.num_layers not in (None, layers):
-        raise _error("model.num_layers", f"{model.num_layers} disagrees with conv and sizes ({layers} layers)")
+        raise error_at("model.num_layers", f"{model.num_layers} disagrees with conv and sizes ({layers} layers)")
     model.num_layers = layers
     if model.masks is not None:
-        raise _error("model.masks", "masks are for MLPs (not with model.conv)")
+        raise error_at("model.masks", "masks are for MLPs (not with model.conv)")
 
 
 def _check_matrix(key, matrix, sizes, l, what):
     """A per-weight matrix of layer l must be [out][in] (or null)."""
     rows, columns = sizes[l + 1], sizes[l]
     if matrix is not None and (len(matrix) != rows or any(len(row) != columns for row in matrix)):
-        raise _error(key, f"expected a {what} of {rows} rows (out) by {columns} columns (in)")
+        raise error_at(key, f"expected a {what} of {rows} rows (out) by {columns} columns (in)")
 
 
 def _check_per_layer(config):
@@ -326,13 +313,13 @@ def _check_per_layer(config):
     for key, value in (("optimizer.lr", lr), ("model.masks", model.masks), ("model.trainable", model.trainable),
                        ("model.init", model.init)):
         if isinstance(value, list) and len(value) != layers:
-            raise _error(key, f"needs one entry per weight layer ({layers})")
+            raise error_at(key, f"needs one entry per weight layer ({layers})")
     for l, mask in enumerate(model.masks or []):
         _check_matrix(f"model.masks[{l}]", mask, model.sizes, l, "0/1 matrix")
     inits = model.init if isinstance(model.init, list) else [model.init] * layers
     per_weight_rates = any(isinstance(rates, list) for rates in (lr if isinstance(lr, list) else []))
     if model.conv is not None and (per_weight_rates or any(init.name == "given" for init in inits)):
-        raise _error("model.conv", "given weights and per-weight learning rates are for MLPs (not with conv)")
+        raise error_at("model.conv", "given weights and per-weight learning rates are for MLPs (not with conv)")
     for l, init in enumerate(inits):
         if init.name == "given":
             key = f"model.init[{l}].values" if isinstance(model.init, list) else "model.init.values"
@@ -341,18 +328,18 @@ def _check_per_layer(config):
         if isinstance(rates, list):
             _check_matrix(f"optimizer.lr[{l}]", rates, model.sizes, l, "matrix of rates")
             if model.bias:
-                raise _error(f"optimizer.lr[{l}]", "a layer with a bias needs one rate (its bias shares it)")
+                raise error_at(f"optimizer.lr[{l}]", "a layer with a bias needs one rate (its bias shares it)")
     if config.error_units is not None and max(config.error_units) >= model.sizes[-1]:
-        raise _error("error_units", f"output units are 0..{model.sizes[-1] - 1}, got {config.error_units}")
+        raise error_at("error_units", f"output units are 0..{model.sizes[-1] - 1}, got {config.error_units}")
     if config.rule == "tp" and model.activation != "identity":
-        raise _error("rule", "tp (target propagation) is defined for linear networks: use activation: identity")
+        raise error_at("rule", "tp (target propagation) is defined for linear networks: use activation: identity")
     steps = config.pc.update_p_at
     if isinstance(steps, StepRange):
         steps = range(*steps.range) if steps.range[2:] != [0] else []
     if not isinstance(steps, str) and (not steps or max(steps) >= config.pc.T):
-        raise _error("pc.update_p_at", f"steps must be a non-empty set of steps < T ({config.pc.T})")
+        raise error_at("pc.update_p_at", f"steps must be a non-empty set of steps < T ({config.pc.T})")
     if config.pc.freeze_x_at is not None and config.pc.freeze_x_at >= config.pc.T:
-        raise _error("pc.freeze_x_at", f"must be < T ({config.pc.T})")
+        raise error_at("pc.freeze_x_at", f"must be < T ({config.pc.T})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,8 +359,8 @@ class Resources(Section):
     @model_validator(mode="after")
     def _something(self):
         if self.cpu == self.gpu == 0:
-            raise _error("cpu", "a trial must ask for some CPU or GPU (Ray cannot place a trial that asks "
-                                "for nothing); e.g. cpu: 1")
+            raise error_at("cpu", "a trial must ask for some CPU or GPU (Ray cannot place a trial that asks "
+                                  "for nothing); e.g. cpu: 1")
         return self
 
 
@@ -416,285 +403,3 @@ class Document(Section):
     analysis: Optional[Analysis] = Field(None, description="how analysis_v1.py plots the run")
     profiles: dict[str, dict[str, Any]] = Field(
         {}, description="named partial documents merged over this one with --profile (quick: a smoke run)")
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation errors as one line
-# ---------------------------------------------------------------------------------------------
-_MESSAGES = {
-    "int_type": "expected an integer, got {input!r}",
-    "float_type": "expected a number, got {input!r}",
-    "bool_type": "expected true or false, got {input!r}",
-    "string_type": "expected a string, got {input!r}",
-    "list_type": "expected a list, got {input!r}",
-    "dict_type": "expected a mapping, got {input!r}",
-    "literal_error": "{input!r} is not allowed; allowed: {allowed}",
-    "greater_than": "must be > {gt}, got {input}",
-    "greater_than_equal": "must be >= {ge}, got {input}",
-    "less_than_equal": "must be <= {le}, got {input}",
-    "too_short": "needs at least {min_length} entries, got {actual_length}",
-    "string_pattern_mismatch": "must match the pattern {pattern}, got {input!r}",
-}
-
-
-def validate(model, value, root=""):
-    """`value` checked by `model` and dumped as a plain dict with every default filled in; a
-    ConfigError naming the key path (below `root`) otherwise."""
-    try:
-        return model.model_validate(value).model_dump()
-    except ValidationError as error:
-        raise ConfigError(_describe(error.errors(), value, root)) from None
-
-
-def _describe(errors, value, root):
-    """The first error in one line. A union's alternatives that all failed on their type are
-    joined with 'or'; otherwise the alternative that got furthest speaks."""
-    located = [(*_locate(e, value), e) for e in errors]
-    path, branch, first = located[0]
-    if branch is not None:
-        alternatives = [(p, e) for p, b, e in located if b == branch]
-        specific = [(p, e) for p, e in alternatives if not _is_mismatch(e) or len(p) > len(branch)]
-        if specific:
-            path, first = specific[0]
-        else:
-            messages = dict.fromkeys(_message(e) for _, e in alternatives)
-            return f"{_join(root, branch)}: {' or '.join(messages)}"
-    return f"{_join(root, path)}: {_message(first)}"
-
-
-def _locate(error, value):
-    """(dotted key path, path of the first union it went through or None) of a pydantic error.
-
-    Pydantic's location also names union alternatives ('float', 'list[...]', a stream's name);
-    walking the input tells them from keys."""
-    parts, branch, node = [], None, value
-    for i, part in enumerate(error["loc"]):
-        if isinstance(node, dict) and part in node or (
-                isinstance(node, list) and isinstance(part, int) and part < len(node)):
-            parts.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and node.get("name") == part:
-            continue                                                 # the choice `name` made
-        elif (node is None or isinstance(node, dict)) and i == len(error["loc"]) - 1 and not _is_label(part):
-            parts.append(part)                                       # a key not given
-        elif branch is None:
-            branch = _dotted(parts)                                  # an alternative of a union
-    key = (error.get("ctx") or {}).get("key")
-    return _join(_dotted(parts), key) if key else _dotted(parts), branch
-
-
-def _is_label(part):
-    """Whether a location part names a union alternative ("literal['last','all']", a model's class
-    name such as "StepRange"), not a key."""
-    return isinstance(part, str) and (any(c in part for c in "[]'") or part[:1].isupper() and part[1:2].islower())
-
-
-def _is_mismatch(error):
-    return error["type"].endswith("_type") or error["type"] == "literal_error"
-
-
-def _message(error):
-    template = _MESSAGES.get(error["type"])
-    if template is None:
-        return error["msg"]
-    ctx = error.get("ctx") or {}
-    allowed = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
-    return template.format(input=error["input"], allowed=allowed, **ctx)
-
-
-def _dotted(parts):
-    path = ""
-    for part in parts:
-        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
-    return path
-
-
-def _join(path, key):
-    return f"{path}.{key}" if path and key else path or str(key)
-
-
-# ---------------------------------------------------------------------------------------------
-# Trainables and loading
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Trainable:
-    """What the loader needs of a trainable: where Ray finds it (module:attribute, a registered or
-    checked name), its config model, its packable paths."""
-    path: str
-    schema: type
-    packable: tuple
-
-    def function(self):
-        """The Ray trainable itself."""
-        module, attribute = self.path.split(":")
-        return getattr(importlib.import_module(module), attribute)
-
-
-TRAINABLES = {"supervised": Trainable("trainables:supervised", SupervisedConfig, packable())}
-
-
-def resolve_trainable(spec):
-    """A registered trainable (TRAINABLES) or an experiment's own function carrying `schema` and
-    `packable` (utils.experiment_attribute)."""
-    if spec in TRAINABLES:
-        return TRAINABLES[spec]
-    if ":" not in spec:
-        raise ConfigError(f"trainable: {spec!r} is not allowed; allowed: {', '.join(TRAINABLES)}, or an "
-                          "experiment's own experiments.<experiment>.<module>:<function>")
-    trainable = experiment_attribute(spec, "trainable", "function")
-    schema = getattr(trainable, "schema", None)
-    if not (isinstance(schema, type) and issubclass(schema, BaseModel) and hasattr(trainable, "packable")):
-        raise ConfigError(f"trainable: {spec} needs a `schema` (a pydantic model of its config) "
-                          f"and `packable` (the config paths members of a trial may differ in)")
-    return Trainable(spec, schema, tuple(trainable.packable))
-
-
-@dataclass
-class Experiment:
-    """A validated experiment: the resolved document, its trainable and the trials it expands to."""
-    path: Path
-    profile: str
-    overrides: tuple
-    doc: dict
-    trainable: Trainable
-    trials: list
-
-
-def load_experiment(name, profile=None, overrides=()):
-    """Load, merge, validate, expand and pack an experiment YAML; raises ConfigError on bad input."""
-    path = resolve_config_path(name)
-    with about(path):
-        return _load(path, profile, tuple(overrides))
-
-
-def _load(path, profile, overrides):
-    doc = validate(Document, load_document(path, profile, overrides))
-    trainable = resolve_trainable(doc["trainable"])
-    configs = [validate(trainable.schema, c, "config") for c in expand_variants(doc)]
-    check_pack_axes(doc["pack"], trainable.packable)
-    if doc["packs_per_trial"] > 1 and any(c.get("save_weights") for c in configs):
-        raise ConfigError("packs_per_trial: a run that keeps its weights (save_weights) needs one pack a trial")
-    return Experiment(path, profile, overrides, doc, trainable,
-                      pack_trials(configs, doc["pack"], doc["max_members"], doc["packs_per_trial"]))
-
-
-# ---------------------------------------------------------------------------------------------
-# Showing the resolved config; JSON Schema for editors
-# ---------------------------------------------------------------------------------------------
-class _Dumper(yaml.SafeDumper):
-    """Block mappings, except grids; lists of plain values on one line; folded long text."""
-
-
-_Dumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
-    "tag:yaml.org,2002:map", data, flow_style=list(data) == ["grid_search"]))
-_Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
-    "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(v, dict) for v in data)))
-_Dumper.add_representer(str, lambda dumper, data: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", data, style=">" if "\n" in data else None))
-
-
-def show_config(experiment):
-    """The resolved document as YAML with every default filled in. Config values appear as the file
-    writes them (grids included); what it leaves out appears as its value in every member, or, where
-    that differs between members (derived from a grid, or set by variants), as the grid of its values."""
-    members = [m for trial in experiment.trials for m in trial["members"]]
-    doc = {k: v for k, v in experiment.doc.items() if k != "profiles"}
-    doc["config"] = _shown(experiment.doc["config"], members)
-    command = [str(experiment.path)] + ([f"--profile {experiment.profile}"] if experiment.profile else [])
-    header = (f"# {' '.join(command + [f'-o {o}' for o in experiment.overrides])}\n"
-              f"# {len(members)} member configs in {len(experiment.trials)} trials; defaults filled in\n")
-    return header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
-
-
-def _shown(written, members):
-    """The mapping `written`, completed from the members' values of the same mapping."""
-    shown = {}
-    for key, value in members[0].items():
-        section = isinstance(value, dict) and not _is_grid(written.get(key))
-        if key in written and not section:
-            shown[key] = written[key]
-        elif section:
-            shown[key] = _shown(written.get(key) or {}, [m[key] for m in members])
-        else:
-            values = list({json.dumps(m[key]): m[key] for m in members}.values())
-            shown[key] = values[0] if len(values) == 1 else {"grid_search": values}
-    return shown
-
-
-def _is_grid(value):
-    return isinstance(value, dict) and "grid_search" in value
-
-
-_GRID = {"$ref": "#/$defs/Grid"}
-_OWN_TASK = {"type": "object", "description": "an experiment's own task: its Config (checked by "
-             "main.py) says which other keys it takes",
-             "properties": {"name": {"type": "string", "pattern": "^" + OWN_NAME.pattern + "$"}}}
-
-
-def json_schema():
-    """JSON Schema of an experiment YAML for the supervised trainable: the document, whose `config`,
-    variants and profiles are partial configs (no key required) where any value may be a grid."""
-    doc, config = Document.model_json_schema(), SupervisedConfig.model_json_schema()
-    defs = {name: _partial(d, grid=True) for name, d in config.pop("$defs").items()}
-    defs["SupervisedConfig"] = _partial(config, grid=True)
-    defs["SupervisedConfig"]["properties"]["data"]["anyOf"][0]["anyOf"].append(_OWN_TASK)
-    properties = doc["properties"]
-    properties["config"] = {"description": properties["config"]["description"],
-                            "$ref": "#/$defs/SupervisedConfig"}
-    properties["variants"]["anyOf"][0]["items"] = {"$ref": "#/$defs/SupervisedConfig"}
-    defs["Profile"] = _partial({**doc, "properties": {k: v for k, v in properties.items() if k != "profiles"}},
-                               grid=False)
-    properties["profiles"]["additionalProperties"] = {"$ref": "#/$defs/Profile"}
-    defs.update(doc.pop("$defs"), Grid={
-        "type": "object", "required": ["grid_search"], "additionalProperties": False,
-        "description": "an axis of the grid: one config per value, or per integer of a range",
-        "properties": {"grid_search": {"anyOf": [
-            {"type": "array", "minItems": 1},
-            {"type": "object", "required": ["range"], "additionalProperties": False,
-             "properties": {"range": {"type": "array", "items": {"type": "integer"},
-                                      "minItems": 2, "maxItems": 3}}}]}}})
-    return _standard_bounds({"$schema": "https://json-schema.org/draft/2020-12/schema", **doc, "$defs": defs})
-
-
-_BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
-
-
-def _standard_bounds(schema):
-    """Pydantic writes the bounds of an annotated `Number` as gt/ge/lt/le: JSON Schema's names."""
-    if isinstance(schema, list):
-        return [_standard_bounds(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    return {_BOUNDS.get(k, k) if not isinstance(v, (dict, list)) else k: _standard_bounds(v)
-            for k, v in schema.items()}
-
-
-def _partial(schema, grid):
-    """An object schema without required keys; with `grid`, every value may also be a grid."""
-    out = {k: v for k, v in schema.items() if k != "required"}
-    if grid and "properties" in out:
-        out["properties"] = {key: _or_grid(value) for key, value in out["properties"].items()}
-    return out
-
-
-def _or_grid(schema):
-    shared = {k: schema[k] for k in ("title", "description", "default") if k in schema}
-    return {**shared, "anyOf": [_grids_inside({k: v for k, v in schema.items() if k not in shared}), _GRID]}
-
-
-def _grids_inside(schema):
-    """A value schema whose list items (at any depth) may also be grids, as expand_grid allows."""
-    if "oneOf" in schema:   # partial choices may match several alternatives (and name no discriminator)
-        schema = {**{k: v for k, v in schema.items() if k != "oneOf"}, "anyOf": schema["oneOf"]}
-    out = dict(schema)
-    if "anyOf" in out:
-        out["anyOf"] = [_grids_inside(option) for option in out["anyOf"]]
-    if isinstance(out.get("items"), dict):
-        out["items"] = {"anyOf": [_grids_inside(out["items"]), _GRID]}
-    return out
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--json-schema"]:
-        sys.exit("usage: python schema.py --json-schema > experiments/schema.json")
-    print(json.dumps(json_schema(), indent=2))

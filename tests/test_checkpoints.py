@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import engine
+from experiment import load_experiment
 import results
-from schema import load_experiment
 
 SMALL = ["stop.training_iteration=6", "config.seed={grid_search: [0, 1]}", "config.pc.T=8",
          "config.log=[test_error, loss]"]   # the training loss: it sees every batch

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 import pytest
 import yaml
 
-from schema import Document, SupervisedConfig, json_schema, load_experiment, show_config
+from experiment import load_experiment, show_config
+from json_schema import json_schema
+from schema import Document, SupervisedConfig
 from utils import EXPERIMENTS_DIR, ConfigError, apply_override, deep_merge, expand_grid, pack_trials, trial_packs
 
 GOOD = textwrap.dedent("""
@@ -204,7 +206,7 @@ def test_show_config_shows_a_value_derived_from_the_grid_as_a_grid(tmp_path):
 
 def test_the_committed_json_schema_is_current():
     committed = json.loads((EXPERIMENTS_DIR / "schema.json").read_text())
-    assert committed == json_schema(), "regenerate: python schema.py --json-schema > experiments/schema.json"
+    assert committed == json_schema(), "regenerate: python json_schema.py > experiments/schema.json"
 
 
 def test_every_experiment_yaml_passes_the_json_schema_and_points_editors_at_it():

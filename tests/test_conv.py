@@ -6,12 +6,13 @@ import torch
 import torch.nn.functional as F
 
 import bp_trainable as bpt
+from config_errors import validate
 import conv
 import engine
 import network
 import optim
 import pc_trainable as pct
-from schema import SupervisedConfig, validate
+from schema import SupervisedConfig
 from test_engine import member_config
 from utils import ConfigError
 

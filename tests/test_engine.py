@@ -9,13 +9,14 @@ import pytest
 import torch
 
 import bp_trainable as bpt
+from config_errors import validate
 import engine
 import network
 import optim
 import pc_trainable as pct
 import rules
 from rules import Rule
-from schema import SupervisedConfig, validate
+from schema import SupervisedConfig
 from utils import ConfigError
 import streams
 from tasks import Task, TaskConfig

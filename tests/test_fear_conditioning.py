@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import engine
-import schema
+from experiment import load_experiment
 from utils import ConfigError
 from experiments.fear_conditioning import figures
 from experiments.fear_conditioning.task import GROUPS, Overshadowing, schedule
@@ -70,18 +70,18 @@ def test_a_session_learns_every_trial_for_every_member_and_only_reads_the_test(g
 
 def test_the_group_must_be_one_of_the_three():
     with pytest.raises(ConfigError, match="group"):
-        schema.load_experiment(CONFIG, overrides=["config.data.group=L+"])
+        load_experiment(CONFIG, overrides=["config.data.group=L+"])
 
 
 # ---------------------------------------------------------------------------------------------
 # The model and the grid
 # ---------------------------------------------------------------------------------------------
 def members_of(profile=None, overrides=()):
-    return [m for trial in schema.load_experiment(CONFIG, profile, overrides).trials for m in trial["members"]]
+    return [m for trial in load_experiment(CONFIG, profile, overrides).trials for m in trial["members"]]
 
 
 def test_the_full_grid_is_3_groups_by_64_lr_triples_by_8_seeds_by_2_rules_per_init_std():
-    experiment = schema.load_experiment(CONFIG)
+    experiment = load_experiment(CONFIG)
     members = [m for trial in experiment.trials for m in trial["members"]]
     assert len(members) == 3 * 64 * 8 * 2 * 4
     lrs = {json.dumps(m["optimizer"]["lr"]) for m in members}
@@ -113,7 +113,7 @@ def test_the_network_is_cue_specific_perception_then_a_positive_linear_readout()
 def test_a_seed_gives_the_same_initial_weights_in_every_group_lr_triple_and_rule():
     """The groups are the same animals' networks under different schedules (FIGURES.md)."""
     by_seed = defaultdict(list)
-    for trial in schema.load_experiment(CONFIG).trials:
+    for trial in load_experiment(CONFIG).trials:
         members = trial["members"]
         params = engine.initial_params(members, DT, "cpu")
         for i, member in enumerate(members):

@@ -19,12 +19,13 @@ import pytest
 import torch
 
 import bp_trainable as bpt
+from config_errors import validate
 import engine
 import fused
 import network
 import optim
 import pc_trainable as pct
-from schema import SupervisedConfig, validate
+from schema import SupervisedConfig
 
 DT = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from config_errors import validate
 import engine
 import metrics
 import network
 import optim
 import pc_trainable as pct
-from schema import SupervisedConfig, validate
+from schema import SupervisedConfig
 from utils import ConfigError
 from test_engine import DT, TANH, member_config, random_batch, random_params, train_rows
 

@@ -27,11 +27,11 @@ import yaml
 
 import analysis_v1
 import data_utils
+from experiment import load_experiment
 import launch_plan
 import launcher
 import ray_session
 import results
-from schema import load_experiment
 from test_bad_inputs import GOOD, IMAGES, assert_refused, case_ids, then, world  # noqa: F401 (world: a fixture)
 from test_results import FIG3A, TRIALS, write_run
 from utils import ConfigError, ReaderGone, parse_yaml

@@ -5,6 +5,7 @@ from pydantic import ValidationError
 import pytest
 import torch
 
+import config_errors
 from data_utils import load_dataset
 from engine import train
 import schema
@@ -134,7 +135,7 @@ def test_concept_drift_permutes_only_the_drifting_classes_and_redraws_subsets():
 
 
 def member(rule, lr, seed=0):
-    return schema.validate(schema.SupervisedConfig, {
+    return config_errors.validate(schema.SupervisedConfig, {
         "rule": rule, "seed": seed, "dtype": "float64",
         "data": {"name": "images", "dataset": "digits", "batch_size": 20, "train_per_class": 10},
         "model": {"num_layers": 2, "width": 16, "activation": "sigmoid",

@@ -4,11 +4,12 @@ import pytest
 import torch
 
 import bp_trainable as bpt
+from config_errors import validate
 import engine
 import network
 import optim
 import tp_trainable as tpt
-from schema import SupervisedConfig, validate
+from schema import SupervisedConfig
 from utils import ConfigError
 
 DT = torch.float64

@@ -15,7 +15,7 @@ import time
 import torch
 
 import engine
-from schema import load_experiment
+from experiment import load_experiment
 
 
 def time_learn(members, trials):
