@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cost
-from experiment import load_experiment
+from loader import load_experiment
 import progress
 import results
 from utils import ConfigError, EXPERIMENTS_DIR, load_yaml, project_config, trial_packs

@@ -74,7 +74,7 @@ def main(argv=None, started=None):
         import launch_plan
         import launcher
         import results
-        from experiment import show_config
+        from loader import show_config
     except ModuleNotFoundError as missing:
         deps.exit_missing(missing, "main.py")
     timings = launcher.Timings(start=started)

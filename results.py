@@ -56,7 +56,7 @@ class Run:
 
     @classmethod
     def create(cls, home, experiment, data):
-        """A new run of the experiment (experiment.Experiment) in `home`: its folder and members.parquet;
+        """A new run of the experiment (loader.Experiment) in `home`: its folder and members.parquet;
         `data` ({data set: {file: published MD5}}) is what its members read."""
         path = new_run(home)
         write_members(path, experiment.trials)

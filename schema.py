@@ -3,7 +3,7 @@
 `Document` is the YAML around the trainable's `config`; `SupervisedConfig` is one member of the
 `supervised` trainable (its data, network, rule settings and optimizer), checked across keys (sizes fit
 the data, per-layer values fit the layers). A section's unknown or missing keys and a model's own
-checks are errors at a key path (config_errors.py words them); experiment.py loads a YAML with them,
+checks are errors at a key path (config_errors.py words them); loader.py loads a YAML with them,
 json_schema.py exports them for editors.
 """
 from functools import lru_cache

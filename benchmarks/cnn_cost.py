@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import engine  # noqa: E402
-from experiment import load_experiment  # noqa: E402
+from loader import load_experiment  # noqa: E402
 from step_cost import timed  # noqa: E402
 
 EPOCH_BATCHES, EPOCHS, TRIALS = 250, 80, 12

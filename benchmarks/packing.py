@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import train  # noqa: E402
-from experiment import load_experiment  # noqa: E402
+from loader import load_experiment  # noqa: E402
 
 CASES = [   # (name, config, profile, overrides, trial index)
     ("Fig. 3e, L=10, 27 seeds, T=512", "target_alignment/fig3e", None,

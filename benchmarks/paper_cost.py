@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cost  # noqa: E402
-from experiment import load_experiment  # noqa: E402
+from loader import load_experiment  # noqa: E402
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import engine
-from experiment import load_experiment
+from loader import load_experiment
 import results
 
 SMALL = ["stop.training_iteration=6", "config.seed={grid_search: [0, 1]}", "config.pc.T=8",

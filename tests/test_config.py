@@ -11,7 +11,7 @@ from pydantic import BaseModel
 import pytest
 import yaml
 
-from experiment import load_experiment, show_config
+from loader import load_experiment, show_config
 from json_schema import json_schema
 from schema import Document, SupervisedConfig
 from utils import EXPERIMENTS_DIR, ConfigError, apply_override, deep_merge, expand_grid, pack_trials, trial_packs

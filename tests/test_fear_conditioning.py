@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import engine
-from experiment import load_experiment
+from loader import load_experiment
 from utils import ConfigError
 from experiments.fear_conditioning import figures
 from experiments.fear_conditioning.task import GROUPS, Overshadowing, schedule

@@ -25,7 +25,7 @@ from rules import Rule
 import trainables
 import utils
 from data_utils import DATASETS
-from experiment import load_experiment
+from loader import load_experiment
 from test_results import FIG3A, TRIALS, outputs, write_run, write_trial
 from utils import ConfigError
 

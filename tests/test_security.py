@@ -27,7 +27,7 @@ import yaml
 
 import analysis_v1
 import data_utils
-from experiment import load_experiment
+from loader import load_experiment
 import launch_plan
 import launcher
 import ray_session

@@ -17,7 +17,7 @@ from experiments.sensorimotor import figures  # noqa: E402
 from experiments.sensorimotor.task import (  # noqa: E402
     CHANNEL, FIELD, NULL, TRIPLET_CHANNEL, TRIPLET_EXPOSURE, TYPES, HealdTriplets, participant,
     schedule_generator, single_trial_learning)
-from experiment import load_experiment  # noqa: E402
+from loader import load_experiment  # noqa: E402
 
 DEFAULT = HealdTriplets.Config().model_dump()
 ORIGINAL = {**DEFAULT, "training_triplets": "washout"}

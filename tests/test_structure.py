@@ -101,7 +101,7 @@ def imported_by(module, graph):
 
 def test_the_config_language_imports_no_engine_and_the_engine_no_rule_and_no_results_store():
     graph = project_imports()
-    for config_module in ("schema", "experiment", "json_schema"):
+    for config_module in ("schema", "loader", "json_schema"):
         assert not {"engine", "trainables", "main", "launcher", "launch_plan"} & imported_by(config_module, graph)
     assert not {"pc_trainable", "bp_trainable", "tp_trainable", "results", "results_homes", "results_trials"} & graph["engine"]
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import engine
-from experiment import load_experiment
+from loader import load_experiment
 
 
 def env_step_costs(name, members, steps=2000):

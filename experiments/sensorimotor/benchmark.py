@@ -15,7 +15,7 @@ import time
 import torch
 
 import engine
-from experiment import load_experiment
+from loader import load_experiment
 
 
 def time_learn(members, trials):
