@@ -141,15 +141,15 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
     before = resident()
     try:
         start = time.perf_counter()
-        run = engine.PackedTraining.build(members)
+        training = engine.PackedTraining.build(members)
         sync()
         build = time.perf_counter() - start
-        timer = StepTimer(run.learner.rule.step, budget, sync)
-        run.learner.rule = replace(run.learner.rule, step=timer)
+        timer = StepTimer(training.learner.rule.step, budget, sync)
+        training.learner.rule = replace(training.learner.rule, step=timer)
         outside, steps = [], []
         for iteration in range(iterations):
             begin, inside, count = time.perf_counter(), timer.inside, timer.count
-            run.iterate(iteration)
+            training.iterate(iteration)
             sync()
             outside.append(time.perf_counter() - begin - (timer.inside - inside))
             steps.append(timer.count - count)
@@ -160,7 +160,7 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
             memory = torch.cuda.max_memory_allocated()
         else:
             memory = None if before is None else max(0, max(timer.peak or 0, resident() or 0) - before)
-        del run
+        del training
         return TrialCost(build + timer.first_extra + iterations * per_iteration, memory, timer.first_extra)
     finally:
         torch.set_num_threads(previous_threads)
