@@ -51,8 +51,8 @@ class Panel:
     comparisons: list = field(default_factory=list)
 
 
-def per_run(df, metric, keys, how="mean"):
-    """One row per run (the `keys` that identify it): `metric` aggregated over its iterations
+def per_member(df, metric, keys, how="mean"):
+    """One row per member (the `keys` that identify it): `metric` aggregated over its iterations
     (`how`: mean = area under the learning curve, min = best)."""
     return df.groupby(keys, dropna=False)[metric].agg(how).reset_index()
 

@@ -194,8 +194,8 @@ def level(means, name):
     return means.index.get_level_values(name)
 
 
-def run_means(rows, selections, keys=("rule", LR), metric="test_error"):
-    """Per run (`keys` and seed), the mean of `metric` over each selection of its rows
+def member_means(rows, selections, keys=("rule", LR), metric="test_error"):
+    """Per member (`keys` and seed), the mean of `metric` over each selection of its rows
     ({name: rows -> the selected rows}), under a first index level `part` naming the selection."""
     return pd.concat({name: select(rows).groupby([*keys, "seed"])[metric].mean()
                       for name, select in selections.items()}, names=["part"])

@@ -87,5 +87,5 @@ def test_the_selection_of_the_best_lr_is_made_again_in_every_batch():
 
 def test_run_means_average_each_selection_of_a_runs_rows():
     rows = pd.DataFrame({"rule": "pc", claims.LR: 0.1, "seed": 0, "iteration": range(4), "test_error": [4, 3, 2, 1.0]})
-    means = claims.run_means(rows, {"all": lambda r: r, "late": lambda r: r[r["iteration"] >= 2]})
+    means = claims.member_means(rows, {"all": lambda r: r, "late": lambda r: r[r["iteration"] >= 2]})
     assert means["all", "pc", 0.1, 0] == 2.5 and means["late", "pc", 0.1, 0] == 1.5

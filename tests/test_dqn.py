@@ -375,7 +375,7 @@ def synthetic_rows(episodes=300):
 
 def test_the_figure_picks_the_best_stable_lr_and_plots_the_running_mean():
     df = synthetic_rows()
-    best, chosen, table = figures.best_runs(df)
+    best, chosen, table = figures.best_lr_rows(df)
     assert chosen[("pc", "CartPole-v1")] == 0.01 and chosen[("bp", "CartPole-v1")] == 0.001
     row = table[(table["rule"] == "bp") & (table["optimizer.lr"] == 0.01)].iloc[0]
     assert row["unstable"]
@@ -452,7 +452,7 @@ def test_quick_profile_both_rules_beat_a_random_policy_on_cartpole(tmp_path, mon
     assert (tmp_path / "out" / "fig4k-quick.png").exists()
     assert (tmp_path / "out" / "source_data" / "fig4k-quick.csv").exists()
     assert assert_quick_claims("dqn/fig4k", rows) == 1      # BP ahead early, as in the published curves
-    best, chosen, _ = figures.best_runs(rows)
+    best, chosen, _ = figures.best_lr_rows(rows)
     baseline = random_policy_return("CartPole-v1", sorted(set(rows["seed"])), 50)
     assert 15 < baseline < 30
     episodes = rows["iteration"].max() + 1

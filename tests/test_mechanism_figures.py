@@ -3,7 +3,7 @@ issue 8 asserted on what the runs measured."""
 import pytest
 
 import results
-from experiments.less_erratic.figures import per_lr, per_run, shorter_at_matched_displacement
+from experiments.less_erratic.figures import per_lr, per_member, shorter_at_matched_displacement
 from experiments.prospective_index.figures import by_layer, schedule_of
 from quick import assert_quick_claims, run_quick
 
@@ -46,5 +46,5 @@ def test_pc_s_update_reproduces_its_inferred_activity_and_bp_s_does_not_at_depth
 
 def test_pc_s_weights_take_a_shorter_path_for_the_same_displacement(tmp_path, monkeypatch):
     rows = quick_rows("less_erratic/less_erratic", tmp_path, monkeypatch)
-    shorter, matched = shorter_at_matched_displacement(per_lr(per_run(rows)))
+    shorter, matched = shorter_at_matched_displacement(per_lr(per_member(rows)))
     assert matched >= 3 and shorter > 0

@@ -1,7 +1,7 @@
 """Figures of the batch-size experiment: Fig. 4b (best-lr error vs B) and 4c (B = 1, error vs lr)."""
 import matplotlib.pyplot as plt
 
-from analysis_utils import (Comparison, Panel, best_by_seed_mean, paper_comparisons, per_run,
+from analysis_utils import (Comparison, Panel, best_by_seed_mean, paper_comparisons, per_member,
                             rule_label, rule_lineplot)
 
 LR, B = "optimizer.lr", "data.batch_size"
@@ -15,7 +15,7 @@ def figures(df):
 
 def fig4b(df):
     """Mean test error over iterations at each rule's best lr, per batch size (x: 64 ... 1)."""
-    runs = per_run(rule_label(df), "test_error", ["rule", "Rule", B, LR, "seed"])
+    runs = per_member(rule_label(df), "test_error", ["rule", "Rule", B, LR, "seed"])
     best, _ = best_by_seed_mean(runs, "test_error", ["Rule", B], lr=LR)
     data = best.rename(columns={B: "batch_size", LR: "lr"})
     # Categorical x from the largest batch to the smallest, as in the paper (64, 32, 16, 8, 1).
@@ -32,7 +32,7 @@ def fig4b(df):
 
 def fig4c(df):
     """B = 1: min test error over iterations vs lr, every lr shown (no selection)."""
-    runs = per_run(rule_label(df[df[B] == 1]), "test_error", ["rule", "Rule", LR, "seed"], how="min")
+    runs = per_member(rule_label(df[df[B] == 1]), "test_error", ["rule", "Rule", LR, "seed"], how="min")
     data = runs.rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rule_lineplot(data, "lr", "test_error", ax)

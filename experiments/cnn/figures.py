@@ -1,14 +1,14 @@
 """Fig. 4i: the CIFAR-10 CNN's min test error over epochs vs lr, for both rules (no selection)."""
 import matplotlib.pyplot as plt
 
-from analysis_utils import Comparison, Panel, per_run, rule_label, rule_lineplot
+from analysis_utils import Comparison, Panel, per_member, rule_label, rule_lineplot
 
 LR = "optimizer.lr"
 
 
 def fig4i(df):
     """Min test error over epochs vs lr, mean and 68% CI over seeds; every lr shown."""
-    runs = per_run(rule_label(df), "test_error", ["rule", "Rule", LR, "seed"], how="min")
+    runs = per_member(rule_label(df), "test_error", ["rule", "Rule", LR, "seed"], how="min")
     data = runs.rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rule_lineplot(data, "lr", "test_error", ax, log_x=True)

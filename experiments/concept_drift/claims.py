@@ -1,5 +1,5 @@
 """The claims of Fig. 4f and 4g (FIGURES.md: concept_drift), decided from the rows of drift.yaml."""
-from claims import LR, Claim, gap, level, lowest, run_means
+from claims import LR, Claim, gap, level, lowest, member_means
 from experiments.concept_drift.figures import CURVE_LR, after_drifts
 
 
@@ -9,7 +9,7 @@ def last_third(rows):
 
 def per_seed(rows):
     """Each run's mean test error over all epochs, over the last third, and in the epochs after the drifts."""
-    return run_means(rows, {"all": lambda r: r, "last_third": last_third, "recovery": after_drifts})
+    return member_means(rows, {"all": lambda r: r, "last_third": last_third, "recovery": after_drifts})
 
 
 def smallest_gap_below_lr_01(means):

@@ -2,7 +2,7 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis_utils import (RULE_ORDER, Comparison, Panel, paper_comparisons, per_run, rule_label,
+from analysis_utils import (RULE_ORDER, Comparison, Panel, paper_comparisons, per_member, rule_label,
                             rule_lineplot)
 
 LR = "optimizer.lr"
@@ -46,7 +46,7 @@ def after_drifts(curves):
 
 def fig4g(df):
     """Mean test error over all epochs vs lr (diverged runs count as 1.0)."""
-    data = per_run(rule_label(df), "test_error", ["rule", "Rule", LR, "seed"]).rename(columns={LR: "lr"})
+    data = per_member(rule_label(df), "test_error", ["rule", "Rule", LR, "seed"]).rename(columns={LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rule_lineplot(data, "lr", "test_error", ax, log_x=True)
     ax.set(xlabel="learning rate", ylabel="mean test error")

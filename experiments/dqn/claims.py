@@ -1,6 +1,6 @@
 """The claims of Fig. 4k (FIGURES.md: dqn), decided from the rows of fig4k.yaml: the episode reward
 (the running mean of the last 200 returns) at each (rule, environment)'s best stable lr."""
-from claims import Claim, at_best_lr, gap, lowest, run_means
+from claims import Claim, at_best_lr, gap, lowest, member_means
 from experiments.dqn.figures import ENV, LR, RUN, with_reward
 
 EARLY = 1000       # episodes: the published CartPole curves have BP ahead until ≈1,600–1,700
@@ -11,7 +11,7 @@ def per_seed(rows):
     seed); (rule, env, lr) where a member diverged or its environment failed are left out."""
     data = with_reward(rows)
     data = data[~data.groupby(["rule", ENV, LR])["unstable"].transform("any")]
-    return run_means(data, {"all": lambda r: r, "early": lambda r: r[r["iteration"] < EARLY]},
+    return member_means(data, {"all": lambda r: r, "early": lambda r: r[r["iteration"] < EARLY]},
                      keys=RUN[:-1], metric="reward")
 
 

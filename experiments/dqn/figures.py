@@ -61,7 +61,7 @@ def best_lrs(table):
     return {key: pick(group) for key, group in table.groupby(["rule", ENV])}
 
 
-def best_runs(df):
+def best_lr_rows(df):
     """(rows of every (rule, env)'s best lr with `reward`, {(rule, env): lr}, the lr table)."""
     df = with_reward(df)
     table = lr_table(df)
@@ -102,7 +102,7 @@ def per_env(data, envs, x, ylabel, **line):
 
 def curves(df):
     """Fig. 4k: the episode reward over episodes at each (env, rule)'s best lr."""
-    best, chosen, _ = best_runs(df)
+    best, chosen, _ = best_lr_rows(df)
     points = rule_label(plotted(best)).rename(columns={ENV: "env", LR: "lr", "iteration": "episode"})
     envs = envs_of(df)
     fig, _ = per_env(points, envs, "episode", "Episode Reward", errorbar=BAND, seed=0)

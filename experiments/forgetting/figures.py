@@ -2,7 +2,7 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis_utils import (Comparison, Panel, RULE_ORDER, best_by_seed_mean, per_run, rule_label,
+from analysis_utils import (Comparison, Panel, RULE_ORDER, best_by_seed_mean, per_member, rule_label,
                             rule_lineplot)
 
 LR = "optimizer.lr"
@@ -20,7 +20,7 @@ def long_form(df):
 
 def figures(df):
     data = long_form(df)
-    runs = per_run(data, "test_error", ["rule", "Rule", LR, "seed"])   # both tasks pooled
+    runs = per_member(data, "test_error", ["rule", "Rule", LR, "seed"])   # both tasks pooled
     best, chosen = best_by_seed_mean(runs, "test_error", ["Rule"], lr=LR)
     return [_fig4d(data, chosen), _fig4e(runs)]
 

@@ -2,12 +2,12 @@
 import numpy as np
 
 from claims import LR, Claim
-from experiments.less_erratic.figures import per_run
+from experiments.less_erratic.figures import per_member
 
 
 def per_seed(rows):
     """Each run's path length and final displacement (layer means), by (quantity, rule, lr, seed)."""
-    runs = per_run(rows).set_index(["rule", LR, "seed"])
+    runs = per_member(rows).set_index(["rule", LR, "seed"])
     return runs[["path", "final"]].stack().rename_axis(["rule", LR, "seed", "quantity"]).reorder_levels(
         ["quantity", "rule", LR, "seed"])
 

@@ -10,7 +10,7 @@ PAPER_RANGES = {("PC", "final"): ("≈2.11", "≈2.93"), ("PC", "path"): ("≈4.
                 ("BP", "final"): ("≈2.10", "≈2.85"), ("BP", "path"): ("≈5.03", "≈6.37")}
 
 
-def per_run(df):
+def per_member(df):
     """Per (rule, lr, seed): path length sum_k ||W_{k+1} - W_k||_F and final displacement
     ||W_end - W_start||_F, each averaged over the weight layers."""
     steps = [c for c in df if c.startswith("weight_step_")]
@@ -41,7 +41,7 @@ def shorter_at_matched_displacement(table):
 
 def less_erratic(df):
     """Mean path length vs mean final displacement, one point per (rule, lr), error bars 1/2 SEM."""
-    table = rule_label(per_lr(per_run(df)))
+    table = rule_label(per_lr(per_member(df)))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for rule, colour in zip(RULE_ORDER, ("C0", "C1")):
         points = table[table["Rule"] == rule]

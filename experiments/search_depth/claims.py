@@ -1,12 +1,12 @@
 """The claims of Fig. 3f, 3g and 3h (FIGURES.md: search_depth), decided from the rows of fig3fgh.yaml."""
-from claims import LR, Claim, at_best_lr, best_lr, gap, level, lrs_of, run_means
+from claims import LR, Claim, at_best_lr, best_lr, gap, level, lrs_of, member_means
 
 DEPTH = "model.num_layers"
 
 
 def per_seed(rows):
     """Each run's mean test error over all epochs (`all`) and at epoch 10 (`epoch_10`)."""
-    return run_means(rows, {"all": lambda r: r, "epoch_10": lambda r: r[r["iteration"] == 9]},
+    return member_means(rows, {"all": lambda r: r, "epoch_10": lambda r: r[r["iteration"] == 9]},
                      keys=("rule", DEPTH, LR))
 
 

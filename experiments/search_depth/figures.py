@@ -3,7 +3,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from analysis_utils import (RULE_ORDER, Comparison, Panel, best_by_seed_mean, paper_comparisons,
-                            per_run, rule_label, rule_lineplot)
+                            per_member, rule_label, rule_lineplot)
 
 LR, DEPTH = "optimizer.lr", "model.num_layers"
 # Best-lr mean test error (PC, BP) read off the published Fig. 3h.
@@ -14,7 +14,7 @@ PAPER_3H = {1: ("0.42", "0.42"), 2: ("0.30", "0.32"), 4: ("0.28", "0.29"), 10: (
 def figures(df):
     """All three panels from one run of fig3fgh.yaml."""
     df = rule_label(df)
-    runs = per_run(df, "test_error", ["rule", "Rule", DEPTH, LR, "seed"])   # mean over epochs
+    runs = per_member(df, "test_error", ["rule", "Rule", DEPTH, LR, "seed"])   # mean over epochs
     best, chosen = best_by_seed_mean(runs, "test_error", ["Rule", DEPTH], lr=LR)
     return [_fig3f(df, chosen), _fig3g(runs), _fig3h(best, chosen)]
 

@@ -1,7 +1,7 @@
 """Figure of the small-data experiment (Fig. 4h): best-lr min test error vs images per class."""
 import matplotlib.pyplot as plt
 
-from analysis_utils import (Panel, best_by_seed_mean, paper_comparisons, per_run, rule_label,
+from analysis_utils import (Panel, best_by_seed_mean, paper_comparisons, per_member, rule_label,
                             rule_lineplot)
 
 LR, N = "optimizer.lr", "data.train_per_class"
@@ -10,7 +10,7 @@ PAPER_4H = {60: ("0.248", "0.268"), 300: ("0.178", "0.182"), 600: ("0.166", "0.1
 
 
 def fig4h(df):
-    runs = per_run(rule_label(df), "test_error", ["rule", "Rule", N, LR, "seed"], how="min")
+    runs = per_member(rule_label(df), "test_error", ["rule", "Rule", N, LR, "seed"], how="min")
     best, _ = best_by_seed_mean(runs, "test_error", ["Rule", N], lr=LR)
     data = best.rename(columns={N: "train_per_class", LR: "lr"})
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
