@@ -35,7 +35,8 @@ import ray_session
 import results
 from test_bad_inputs import GOOD, IMAGES, assert_refused, case_ids, then, world  # noqa: F401 (world: a fixture)
 from test_results import FIG3A, TRIALS, write_run
-from utils import ConfigError, ReaderGone, parse_yaml
+from terminal import ReaderGone
+from utils import ConfigError, parse_yaml
 
 pytestmark = pytest.mark.security
 ROOT = Path(__file__).resolve().parents[1]
