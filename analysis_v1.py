@@ -25,8 +25,8 @@ try:
     from analysis_utils import Panel, set_style
     from cli import add_config_options
     import results
-    from utils import (ConfigError, ReaderGone, about, experiment_attribute, last_line, load_document, printable,
-                       resolve_config_path)
+    from terminal import ReaderGone, last_line, printable
+    from utils import ConfigError, about, experiment_attribute, load_document, resolve_config_path
 except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
     import deps
     deps.exit_missing(missing, "analysis_v1.py")

@@ -16,7 +16,8 @@ import time
 import progress
 import ray_session
 import results
-from utils import last_line, printable, trial_packs
+from terminal import last_line, printable
+from utils import trial_packs
 
 
 class RunError(Exception):

@@ -40,7 +40,8 @@ import deps   # the standard library only
 try:
     from cli import add_config_options
     from ray_session import ray_is_up, start_ray, stop_on_sigterm
-    from utils import ConfigError, ReaderGone, printable
+    from terminal import ReaderGone, printable
+    from utils import ConfigError
 except ModuleNotFoundError as missing:   # e.g. the system's python instead of the project's venv
     deps.exit_missing(missing, "main.py")
 

@@ -9,7 +9,8 @@ import signal
 import sys
 import tempfile
 
-from utils import PROJECT_ROOT, ConfigError, last_line
+from terminal import last_line
+from utils import PROJECT_ROOT, ConfigError
 
 LOCAL_RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # a local Ray binds 127.0.0.1, not the external address

@@ -26,7 +26,8 @@ import subprocess
 
 import claims
 import results
-from utils import EXPERIMENTS_DIR, PROJECT_ROOT, ConfigError, last_line, printable, resolve_config_path
+from terminal import last_line, printable
+from utils import EXPERIMENTS_DIR, PROJECT_ROOT, ConfigError, resolve_config_path
 
 QUICK = "quick"
 PAPER, QUICK_SCALE = "paper scale", "quick profile"

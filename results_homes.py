@@ -16,7 +16,8 @@ from pathlib import Path
 import re
 import stat
 
-from utils import ConfigError, apply_override, config_names, last_line, printable
+from terminal import last_line, printable
+from utils import ConfigError, apply_override, config_names
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 INFO_FILE, CURRENT_FILE = "run.json", "current"

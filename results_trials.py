@@ -17,7 +17,8 @@ import sys
 import pandas as pd
 
 from results_homes import check_home, read_info, results_dir
-from utils import ConfigError, flatten, last_line, printable, trial_packs
+from terminal import last_line, printable
+from utils import ConfigError, flatten, trial_packs
 
 ROWS_FILE, MEMBERS_FILE, STATE_FILE, WEIGHTS_FILE = "rows.parquet", "members.parquet", "state.pt", "weights.pt"
 

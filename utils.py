@@ -15,13 +15,14 @@ import importlib
 import itertools
 import json
 import math
-import os
 from pathlib import Path
 import re
 import zlib
 
 import numpy as np
 import yaml
+
+from terminal import last_line, printable
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
@@ -33,12 +34,6 @@ REF_PATTERN = r"^[A-Za-z0-9_][\w.-]*/[A-Za-z0-9_][\w.@+-]*$"
 
 class ConfigError(ValueError):
     """A bad experiment file, key or value; the message is one line meant for the user."""
-
-
-def last_line(error):
-    """The last non-empty line of an exception's message (where a wrapped traceback ends), or its type."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
 
 
 def _fail(path, message):
@@ -402,42 +397,3 @@ def derive_seed(seed, stream):
     """An independent 63-bit seed for a named random stream ('init', 'data', ...) of a member."""
     state = np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(2, np.uint32)
     return int(state[0]) << 31 ^ int(state[1])
-
-
-# ---------------------------------------------------------------------------------------------
-# What the command lines print
-# ---------------------------------------------------------------------------------------------
-def printable(text):
-    """`text` with its control characters escaped (\\n, \\x1b, ...): a message stays one line and
-    cannot move the cursor or recolour the terminal, whatever a file name or key holds."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-
-
-class ReaderGone:
-    """A text stream (stdout) that drops what it cannot write once its reader has gone, e.g. in
-    `main.py --dry-run | head -1`, instead of raising BrokenPipeError: from then on it writes to
-    /dev/null, and the command goes on and ends as it would have."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def write(self, text):
-        try:
-            return self.stream.write(text)
-        except BrokenPipeError:
-            self._to_null()
-            return len(text)
-
-    def flush(self):
-        try:
-            self.stream.flush()
-        except BrokenPipeError:
-            self._to_null()
-
-    def _to_null(self):
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, self.stream.fileno())
-        os.close(null)
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import data_files
 import data_utils as du
 
 LABELS7 = [3, 1, 4, 1, 5, 9, 2]
@@ -252,7 +253,7 @@ def test_no_download_without_flag_and_download_with_flag(tmp_path, monkeypatch):
         requested.append(url)
         return io.BytesIO(served[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(du.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(data_files.urllib.request, "urlopen", fake_urlopen)
     for fname, blob in served.items():
         monkeypatch.setitem(du.DATASETS["mnist"].md5s, fname, hashlib.md5(blob).hexdigest())
     with pytest.raises(du.DatasetNotFoundError):
@@ -265,7 +266,7 @@ def test_no_download_without_flag_and_download_with_flag(tmp_path, monkeypatch):
 
 
 def test_download_with_bad_checksum_leaves_no_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(du.urllib.request, "urlopen", lambda request, timeout=None: io.BytesIO(b"not mnist"))
+    monkeypatch.setattr(data_files.urllib.request, "urlopen", lambda request, timeout=None: io.BytesIO(b"not mnist"))
     with pytest.raises(du.ChecksumError, match=f"checksum mismatch for {du.DATASETS['mnist'].url}t10k-images"):
         du.load_dataset("mnist", "test", data_dir=tmp_path, download=True)
     assert not (tmp_path / "mnist").exists()   # neither the file nor the folder made for it
@@ -273,8 +274,8 @@ def test_download_with_bad_checksum_leaves_no_file(tmp_path, monkeypatch):
 
 def test_a_failed_download_names_the_url_and_the_file_and_leaves_nothing(tmp_path, monkeypatch):
     def unreachable(request, timeout=None):
-        raise du.urllib.error.URLError("no route to host")
-    monkeypatch.setattr(du.urllib.request, "urlopen", unreachable)
+        raise data_files.urllib.error.URLError("no route to host")
+    monkeypatch.setattr(data_files.urllib.request, "urlopen", unreachable)
     url = du.DATASETS["mnist"].url + "t10k-images-idx3-ubyte.gz"
     dest = tmp_path / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
     with pytest.raises(du.DownloadError, match=f"cannot download {url} to {dest}: no route to host"):

@@ -11,8 +11,9 @@ import torch
 
 import engine
 from experiments.dqn import figures
-from experiments.dqn.task import (DeepQLearning, ReplayBuffer, RunningNorm, Staging, Uniforms, epsilon,
-                                  td_targets)
+from experiments.dqn.replay import ReplayBuffer, Staging
+from experiments.dqn.state import RunningNorm, Uniforms
+from experiments.dqn.task import DeepQLearning, epsilon, td_targets
 from schema import SupervisedConfig
 from test_reversal import train
 from utils import derive_seed

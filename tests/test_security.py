@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 import analysis_v1
-import data_utils
+import data_files
+import data_formats
 from loader import load_experiment
 import launch_plan
 import launcher
@@ -34,7 +35,8 @@ import ray_session
 import results
 from test_bad_inputs import GOOD, IMAGES, assert_refused, case_ids, then, world  # noqa: F401 (world: a fixture)
 from test_results import FIG3A, TRIALS, write_run
-from utils import ConfigError, ReaderGone, parse_yaml
+from terminal import ReaderGone
+from utils import ConfigError, parse_yaml
 
 pytestmark = pytest.mark.security
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +118,7 @@ def unfinished_run_with_a_planted_pickle(world, mode=None, owner=None):
 
 def offline(error):
     """Every download raises `error` (a context manager)."""
-    return mock.patch.object(data_utils.urllib.request, "urlopen", side_effect=error)
+    return mock.patch.object(data_files.urllib.request, "urlopen", side_effect=error)
 
 
 ALIAS_BOMB = "".join(f"{name}: &{name} [{', '.join([f'*{previous}' if previous else 'x'] * 9)}]\n"
@@ -273,8 +275,8 @@ def test_a_planted_weights_file_is_refused_without_running_it(tmp_path, monkeypa
 def test_a_cifar_batch_naming_code_is_refused_without_running_it(tmp_path):
     batch = tmp_path / "data_batch_1"
     batch.write_bytes(pickle.dumps(Planted(tmp_path / "ran")))
-    with pytest.raises(data_utils.DataFileError, match="it names io.open, which a CIFAR-10 batch does not hold"):
-        data_utils._read_cifar_batch(batch)
+    with pytest.raises(data_files.DataFileError, match="it names io.open, which a CIFAR-10 batch does not hold"):
+        data_formats._read_cifar_batch(batch)
     assert not (tmp_path / "ran").exists()
 
 

@@ -61,9 +61,10 @@ def test_the_cycle_finder_finds_a_cycle_when_there_is_one():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_generic_config_utilities_and_datasets_import_no_other_project_module():
+def test_generic_config_utilities_and_datasets_import_no_project_module_but_their_own_parts():
     graph = project_imports()
-    assert graph["utils"] == set() and graph["data_utils"] == set()
+    assert graph["utils"] == {"terminal"} and graph["terminal"] == set()
+    assert imported_by("data_utils", graph) == {"data_files", "data_formats"}
 
 
 def test_every_test_file_is_in_exactly_one_group_and_every_group_is_a_marker():

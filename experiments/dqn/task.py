@@ -48,34 +48,21 @@ Checkpoints (`state_dict`, taken at the end of an iteration, when every episode 
 environments' random generators (the next reset draws from them), the normalisers, the exploration
 and replay streams and the replay buffers; numpy state travels as tensors and plain numbers, since a
 checkpoint is loaded weights-only. A trial continued from one equals an uninterrupted one bit for bit.
-"""
-from functools import lru_cache
-import warnings
 
+The building blocks: envs.py (the members' environments), state.py (the normaliser, the exploration
+streams, arrays and generators as a checkpoint holds them) and replay.py (staging, replay buffer).
+"""
 import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator
 import torch
 
+from experiments.dqn.envs import MemberEnvs, env_spaces
+from experiments.dqn.replay import ReplayBuffer, Staging
+from experiments.dqn.state import RunningNorm, Uniforms, generator_from, generator_state
 from streams import Number
 from tasks import Task, TaskConfig
 from utils import derive_seed
-
-
-@lru_cache
-def env_spaces(name):
-    """(observation size, number of actions) of a gymnasium environment with a flat Box observation
-    and a Discrete action space; ValueError otherwise."""
-    try:
-        env = gym.make(name)
-    except gym.error.Error as error:
-        raise ValueError(f"{name!r} is not a gymnasium environment ({error})") from None
-    obs, actions = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(actions, gym.spaces.Discrete) or not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-        raise ValueError(f"{name} needs a Discrete action space and a flat Box observation, "
-                         f"has {actions} and {obs}")
-    return obs.shape[0], int(actions.n)
 
 
 def epsilon(cfg, episode):
@@ -83,227 +70,9 @@ def epsilon(cfg, episode):
     return max(cfg["epsilon_min"], cfg["epsilon_start"] - cfg["epsilon_decay"] * episode)
 
 
-def arrays_state(owner, names):
-    """Numpy attributes of `owner` as tensors (copies), for a checkpoint."""
-    return {name: torch.from_numpy(np.array(getattr(owner, name))) for name in names}
-
-
-def load_arrays(owner, state, names):
-    """Set numpy attributes of `owner` from `arrays_state`'s tensors (copies)."""
-    for name in names:
-        setattr(owner, name, state[name].numpy().copy())
-
-
-def generator_state(generator):
-    """A numpy generator's state as plain numbers (PCG64, numpy's and gymnasium's default)."""
-    return generator.bit_generator.state
-
-
-def generator_from(state):
-    """A numpy generator continuing from `generator_state`."""
-    generator = np.random.Generator(np.random.PCG64())
-    generator.bit_generator.state = state
-    return generator
-
-
 def td_targets(q_next, reward, done, gamma):
     """y = r + gamma * max_a' Q(s', a') * (1 - done): q_next [..., A], reward and done [...]."""
     return reward + gamma * q_next.max(-1).values * (1 - done)
-
-
-class RunningNorm:
-    """Per member and dimension: running mean and population std of the observations (Welford).
-
-    count [M], mean [M, D], m2 [M, D] (sum of squared deviations); float64 numpy.
-    """
-
-    STATE = ("count", "mean", "m2")
-
-    def __init__(self, members, dims):
-        self.count = np.zeros(members)
-        self.mean = np.zeros((members, dims))
-        self.m2 = np.zeros((members, dims))
-
-    def update(self, x, rows):
-        """Add observation x[m] [M, D] to member m's statistics where rows[m] [M bool]."""
-        self.count += rows
-        delta = np.where(rows[:, None], x - self.mean, 0.0)
-        self.mean += delta / np.maximum(self.count, 1)[:, None]
-        self.m2 += delta * (x - self.mean)
-
-    @property
-    def std(self):
-        return np.sqrt(self.m2 / np.maximum(self.count, 1)[:, None])
-
-    def __call__(self, x):
-        """(x - mean) / std, and only x - mean where std is 0: [M, D]."""
-        centred = x - self.mean
-        std = self.std
-        return np.divide(centred, std, out=centred, where=std > 0)
-
-    def state_dict(self):
-        return arrays_state(self, self.STATE)
-
-    def load_state_dict(self, state):
-        load_arrays(self, state, self.STATE)
-
-
-class Uniforms:
-    """Per member, a stream of uniform pairs drawn in blocks from its own generator; members advance
-    only when they draw, so what a member sees never depends on the others."""
-
-    def __init__(self, generators, width=2, block=1024):
-        self.generators, self.width, self.block = generators, width, block
-        self.values = np.stack([g.random((block, width)) for g in generators])    # [M, block, width]
-        self.next = np.zeros(len(generators), dtype=np.int64)
-        self.rows = np.arange(len(generators))
-
-    def draw(self, rows):
-        """One pair per member [M, width]; only the members in `rows` (bool [M]) advance."""
-        for m in np.flatnonzero(rows & (self.next == self.block)):
-            self.values[m] = self.generators[m].random((self.block, self.width))
-            self.next[m] = 0
-        out = self.values[self.rows, np.minimum(self.next, self.block - 1)]
-        self.next += rows
-        return out
-
-    def state_dict(self):
-        return {"generators": [generator_state(g) for g in self.generators], **arrays_state(self, ("values", "next"))}
-
-    def load_state_dict(self, state):
-        self.generators = [generator_from(g) for g in state["generators"]]
-        load_arrays(self, state, ("values", "next"))
-
-
-class Staging:
-    """One episode's transitions of every member, [M, steps, ...] numpy, grown when an episode is longer."""
-
-    def __init__(self, members, obs_dim, steps):
-        self.s = np.zeros((members, steps, obs_dim))
-        self.s_next = np.zeros((members, steps, obs_dim))
-        self.action = np.zeros((members, steps), dtype=np.int64)
-        self.reward = np.zeros((members, steps))
-        self.done = np.zeros((members, steps))
-
-    def put(self, k, rows, s, action, reward, s_next, done):
-        """Step k of the members in `rows`."""
-        if k == self.s.shape[1]:
-            for name in ("s", "s_next", "action", "reward", "done"):
-                array = getattr(self, name)
-                setattr(self, name, np.concatenate([array, np.zeros_like(array)], axis=1))
-        self.s[rows, k] = s[rows]
-        self.s_next[rows, k] = s_next[rows]
-        self.action[rows, k] = action[rows]
-        self.reward[rows, k] = reward[rows]
-        self.done[rows, k] = done[rows]
-
-
-class ReplayBuffer:
-    """Every member's most recent `capacity` transitions as tensors [M, capacity, ...] on the device."""
-    TENSORS = ("s", "action", "reward", "s_next", "done")
-
-    def __init__(self, members, capacity, obs_dim, device, dtype):
-        self.capacity, self.device, self.dtype = capacity, device, dtype
-        self.s = torch.zeros(members, capacity, obs_dim, dtype=dtype, device=device)
-        self.s_next = torch.zeros(members, capacity, obs_dim, dtype=dtype, device=device)
-        self.action = torch.zeros(members, capacity, dtype=torch.long, device=device)
-        self.reward = torch.zeros(members, capacity, dtype=dtype, device=device)
-        self.done = torch.zeros(members, capacity, dtype=dtype, device=device)
-        self.size = np.zeros(members, dtype=np.int64)
-        self.start = np.zeros(members, dtype=np.int64)      # where each member's next transition goes
-
-    def store(self, staging, lengths):
-        """Member m's first lengths[m] staged steps enter its buffer (oldest overwritten first)."""
-        steps = np.arange(staging.s.shape[1])
-        keep = (steps < lengths[:, None]) & (steps >= lengths[:, None] - self.capacity)
-        member, step = np.nonzero(keep)                       # grouped by member, steps in order
-        slot = torch.from_numpy((self.start[member] + step) % self.capacity).to(self.device)
-        member_t = torch.from_numpy(member).to(self.device)
-        for name in self.TENSORS:
-            source = torch.from_numpy(getattr(staging, name)[member, step])
-            getattr(self, name)[member_t, slot] = source.to(self.device, getattr(self, name).dtype)
-        self.start = (self.start + lengths) % self.capacity
-        self.size = np.minimum(self.size + lengths, self.capacity)
-
-    def sample(self, generators, rows, updates, batch):
-        """Batches of the members in `rows`: (s, action, reward, s_next, done), each [M, updates,
-        batch, ...]; each batch drawn without replacement from the member's own buffer with its own
-        generator. Members not in `rows` get slot 0 (their updates are masked out)."""
-        index = np.zeros((len(generators), updates, batch), dtype=np.int64)
-        for m in np.flatnonzero(rows):
-            for u in range(updates):
-                index[m, u] = generators[m].choice(self.size[m], batch, replace=False)
-        index = torch.from_numpy(index).to(self.device)
-        member = torch.arange(len(generators), device=self.device)[:, None, None]
-        return tuple(getattr(self, name)[member, index] for name in self.TENSORS)
-
-    def state_dict(self):
-        return {**{name: getattr(self, name).cpu().clone() for name in self.TENSORS},
-                **arrays_state(self, ("size", "start"))}
-
-    def load_state_dict(self, state):
-        for name in self.TENSORS:
-            getattr(self, name).copy_(state[name])
-        load_arrays(self, state, ("size", "start"))
-
-
-class MemberEnvs:
-    """One gymnasium environment per member, stepped in a list; an error in one member's environment
-    marks that member failed and leaves the others going. Members `stopped` (diverged) no longer act."""
-
-    def __init__(self, name, seeds):
-        self.envs = [gym.make(name) for _ in seeds]
-        self.first_seeds = [derive_seed(seed, "env") for seed in seeds]
-        self.failed = np.zeros(len(seeds), dtype=bool)
-        self.stopped = np.zeros(len(seeds), dtype=bool)
-        self.obs_dim = env_spaces(name)[0]
-
-    @property
-    def inactive(self):
-        """Members that neither act nor learn: failed or stopped [M]."""
-        return self.failed | self.stopped
-
-    def fail(self, m, error):
-        self.failed[m] = True
-        warnings.warn(f"dqn: member {m}'s environment failed and the member stops: {error!r}", RuntimeWarning)
-
-    def reset(self):
-        """First observations [M, D] (zeros for inactive members)."""
-        obs = np.zeros((len(self.envs), self.obs_dim))
-        for m in np.flatnonzero(~self.inactive):
-            seed, self.first_seeds[m] = self.first_seeds[m], None
-            try:
-                obs[m] = self.envs[m].reset(seed=seed)[0]
-            except Exception as error:   # any error of one member's environment: isolate it
-                self.fail(m, error)
-        return obs
-
-    def step(self, actions, rows, obs):
-        """Step the members in `rows` with actions [M]; returns (next obs [M, D] (obs where not
-        stepped), rewards [M], terminated [M], truncated [M]). A member that fails leaves `rows`."""
-        obs = obs.copy()
-        reward = np.zeros(len(self.envs))
-        terminated = np.zeros(len(self.envs), dtype=bool)
-        truncated = np.zeros(len(self.envs), dtype=bool)
-        for m in np.flatnonzero(rows):
-            try:
-                obs[m], reward[m], terminated[m], truncated[m], _ = self.envs[m].step(int(actions[m]))
-            except Exception as error:   # any error of one member's environment: isolate it
-                self.fail(m, error)
-                rows[m] = False
-        return obs, reward, terminated, truncated
-
-    def state_dict(self):
-        """Between episodes an environment's future lies in its random generator (each reset redraws
-        the rest), and the members' fates in which failed or stopped."""
-        return {"generators": [generator_state(env.unwrapped.np_random) for env in self.envs],
-                "first_seeds": list(self.first_seeds), **arrays_state(self, ("failed", "stopped"))}
-
-    def load_state_dict(self, state):
-        for env, saved in zip(self.envs, state["generators"], strict=True):
-            env.unwrapped.np_random = generator_from(saved)
-        self.first_seeds = list(state["first_seeds"])
-        load_arrays(self, state, ("failed", "stopped"))
 
 
 class DeepQLearning(Task):
