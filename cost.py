@@ -3,7 +3,8 @@
 Trials that differ only in packable values (seeds, learning rates, ...) cost the same, so each kind
 of trial is measured once: its packed training is built as a trial builds it (engine.PackedTraining, with the
 trial's data, threads and device; a pretrained init is replaced by a drawn one of the same shapes)
-and run briefly. The rule's learning steps are timed until a small budget is spent; after that a
+and run briefly, on the task's costliest iterations (tasks.Task.play_costliest: a DQN member's
+episode at the step limit, with its updates; for other tasks, the iterations). The rule's learning steps are timed until a small budget is spent; after that a
 step is only counted, so an iteration goes on cheaply to its end while the rest (the task's own
 work, the evaluations) is timed for real. Per iteration
 
@@ -149,7 +150,7 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
         outside, steps = [], []
         for iteration in range(iterations):
             begin, inside, count = time.perf_counter(), timer.inside, timer.count
-            training.iterate(iteration)
+            training.iterate(iteration, costliest=True)
             sync()
             outside.append(time.perf_counter() - begin - (timer.inside - inside))
             steps.append(timer.count - count)

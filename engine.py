@@ -255,10 +255,11 @@ class PackedTraining:
                        for k, v in columns.items()}
         return columns
 
-    def iterate(self, iteration):
-        """Train one iteration and measure; returns ({column: [M] tensor}, finite [M])."""
+    def iterate(self, iteration, costliest=False):
+        """Train one iteration and measure; returns ({column: [M] tensor}, finite [M]). `costliest`:
+        the task's costliest iteration instead (cost.py's measurement; tasks.Task.play_costliest)."""
         self.learner.begin()
-        columns = self.task.play(iteration, self.learner)
+        columns = (self.task.play_costliest if costliest else self.task.play)(iteration, self.learner)
         obs = self.learner.observe(self.task)
         for metric in self.metrics:
             columns.update(metric(obs))

@@ -12,10 +12,10 @@ task (experiments/<experiment>/task.py) drives the learner itself, so its next i
 depend on the members' own outputs (a choice, an environment step).
 
 A task class subclasses `Task`, which is both the contract (a typing.Protocol) and the defaults of
-its optional members: `prepare`, `eval_sets`, `drop` and checkpointing (`resumable`). `Resumable`
-checkpoints a task from the names of its attributes that change as it runs (`STATE`): `state_dict`
-saves them as plain tensors and containers (random generators as their states), which torch.load
-reads back with weights_only=True, so a checkpoint never runs code.
+its optional members: `prepare`, `eval_sets`, `drop`, `play_costliest` and checkpointing
+(`resumable`). `Resumable` checkpoints a task from the names of its attributes that change as it runs
+(`STATE`): `state_dict` saves them as plain tensors and containers (random generators as their
+states), which torch.load reads back with weights_only=True, so a checkpoint never runs code.
 """
 from typing import ClassVar, Protocol
 
@@ -32,8 +32,8 @@ class Task(Protocol):
     """The members' task (see the module docstring); shapes: M members, B samples of a batch.
 
     Required: `Config`, `dims`, the constructor and `play`, declared here. Optional, with their
-    defaults here: `resumable` (no), `prepare` and `drop` (nothing to do), `eval_sets` (none), and
-    `state_dict`/`load_state_dict`, which a resumable task defines.
+    defaults here: `resumable` (no), `prepare` and `drop` (nothing to do), `eval_sets` (none),
+    `play_costliest` (`play`), and `state_dict`/`load_state_dict`, which a resumable task defines.
     """
     Config: ClassVar[type[TaskConfig]]   # the keys of the task's `data` section
     resumable: ClassVar[bool] = False    # True: state_dict/load_state_dict checkpoint it mid-trial
@@ -49,6 +49,11 @@ class Task(Protocol):
         """Train `learner` (engine.Learner) on the task's iteration `iteration` (0, 1, ...): calls of
         `learner.learn(s, t, mask)` with s [M, B, n_in] or [B, n_in] (shared), t likewise, and of
         `learner.predict(s)`. Returns the task's own columns {name: [M] or [M, k] tensor}."""
+
+    def play_costliest(self, iteration, learner) -> dict:
+        """For --dry-run's estimate (cost.py): an iteration as costly as any of a run's, where the
+        cost grows as the members learn (e.g. longer episodes). Default: `play` (iterations cost alike)."""
+        return self.play(iteration, learner)
 
     @staticmethod
     def prepare(cfg, download=False) -> None:

@@ -203,6 +203,18 @@ def test_members_whose_episode_ended_wait_and_take_no_steps():
     assert [env.steps for env in task.envs.envs] == [3, 7, 5]
 
 
+def test_the_costliest_iteration_plays_every_member_to_the_step_limit_then_takes_every_update():
+    """What --dry-run times (cost.py): each member steps the environment's step limit (500 on
+    CartPole) whatever its episodes' lengths, restarting an ended one, then takes all its updates."""
+    task = DeepQLearning(task_config(updates_per_episode=3, batch_size=4), [0, 1], "cpu", torch.float64)
+    task.envs.envs = [ScriptedEnv(n) for n in (3, 1000)]
+    learner = LinearQ()
+    assert task.play_costliest(0, learner) == {}
+    assert [env.steps for env in task.envs.envs] == [500, 500] and [env.episode for env in task.envs.envs] == [166, 0]
+    assert len(learner.calls) == 3 and all(mask.sum(-1).eq(1).all() for _, _, mask in learner.calls)   # both learn
+    assert task.buffer.size.tolist() == [500, 500]
+
+
 def test_the_replay_buffer_keeps_the_newest_transitions_and_batches_draw_without_replacement():
     staging = Staging(2, 1, 6)
     buffer = ReplayBuffer(2, 8, 1, "cpu", torch.float64)

@@ -46,10 +46,12 @@ class MemberEnvs:
         self.failed[m] = True
         warnings.warn(f"dqn: member {m}'s environment failed and the member stops: {error!r}", RuntimeWarning)
 
-    def reset(self):
-        """First observations [M, D] (zeros for inactive members)."""
-        obs = np.zeros((len(self.envs), self.obs_dim))
-        for m in np.flatnonzero(~self.inactive):
+    def reset(self, members=None, obs=None):
+        """First observations [M, D] of a new episode of `members` (a bool mask [M]; default: every
+        member), `obs` kept for the others (default zeros); inactive members are not reset."""
+        obs = np.zeros((len(self.envs), self.obs_dim)) if obs is None else obs.copy()
+        members = ~self.inactive if members is None else members & ~self.inactive
+        for m in np.flatnonzero(members):
             seed, self.first_seeds[m] = self.first_seeds[m], None
             try:
                 obs[m] = self.envs[m].reset(seed=seed)[0]

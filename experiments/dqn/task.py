@@ -144,6 +144,25 @@ class DeepQLearning(Task):
                    "env_failed": failed.astype(np.float64)}
         return {k: torch.from_numpy(v).to(self.device) for k, v in columns.items()}
 
+    def play_costliest(self, iteration, learner):
+        """For --dry-run (cost.py): an iteration as costly as any of a run's. Every active member plays
+        to the step limit (an environment that ends starts again), stores the transitions, then takes
+        its TD updates as if past `learning_starts`: a learned CartPole balances to the limit, an
+        unlearned Acrobot or MountainCar rarely ends before it."""
+        steps, rows = self.staging.s.shape[1], ~self.envs.inactive
+        obs = self.envs.reset()
+        for k in range(steps):
+            self.norm.update(obs, rows)
+            s = self.norm(obs)
+            self.explore.draw(rows)
+            actions = self.greedy_actions(learner, s)
+            obs, reward, terminated, truncated = self.envs.step(actions, rows.copy(), obs)
+            self.staging.put(k, rows, s, actions, reward, self.norm(obs), terminated.astype(np.float64))
+            obs = self.envs.reset(rows & (terminated | truncated), obs)
+        self.buffer.store(self.staging, np.where(rows, steps, 0))
+        self.learn(learner, rows & (self.buffer.size >= self.cfg["batch_size"]))
+        return {}
+
     def greedy_actions(self, learner, s):
         """argmax_a Q(s, a) of every member's normalised observation s [M, D] (one packed forward)."""
         q = learner.predict(torch.from_numpy(s).to(self.device, self.dtype)[:, None, :])
@@ -175,10 +194,12 @@ class DeepQLearning(Task):
             k += 1
         return lengths, returns
 
-    def learn(self, learner):
-        """`updates_per_episode` TD steps for the members whose buffer is past `learning_starts`."""
+    def learn(self, learner, ready=None):
+        """`updates_per_episode` TD steps for the members `ready` (a bool mask [M]; default: those
+        whose buffer is past `learning_starts`)."""
         cfg = self.cfg
-        ready = (self.buffer.size > cfg["learning_starts"]) & ~self.envs.inactive
+        if ready is None:
+            ready = (self.buffer.size > cfg["learning_starts"]) & ~self.envs.inactive
         if not ready.any():
             return
         s, action, reward, s_next, done = self.buffer.sample(
