@@ -1,6 +1,7 @@
 """The module structure: the project's modules import each other without cycles, and a command
 line's --help loads no heavy module."""
 import ast
+import re
 from pathlib import Path
 import subprocess
 import sys
@@ -109,3 +110,19 @@ def test_the_config_language_imports_no_engine_and_the_engine_no_rule_and_no_res
 
 def test_the_import_closure_follows_the_modules_through():
     assert imported_by("a", {"a": {"b"}, "b": {"c"}, "c": set()}) == {"b", "c"}
+
+
+def layout_rows():
+    """The modules of each row of README.md's Layout table, bottom layer first: every `name.py` a row
+    names (its parts too)."""
+    text = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n\n`experiments/`", 1)[0]
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    return [set(re.findall(r"`(\w+)\.py`", row)) for row in rows]
+
+
+def test_the_readmes_layout_lists_every_module_below_those_that_import_it():
+    rows, graph = layout_rows(), project_imports()
+    placed = {module: level for level, row in enumerate(rows) for module in row}
+    assert set(placed) == {p.stem for p in ROOT.glob("*.py")}, "README's Layout misses or names modules"
+    above = {(module, imported) for module in placed for imported in graph[module] if placed[imported] > placed[module]}
+    assert not above, f"modules that import one listed above them in README's Layout: {sorted(above)}"
