@@ -251,19 +251,20 @@ def test_a_dry_run_previews_trials_packing_and_cost_without_ray_and_writes_nothi
 def test_a_compiling_first_step_is_counted_once_even_with_one_step_an_iteration(monkeypatch):
     """A first step that compiles outlasts the measuring budget: the measurement goes on to a second
     step, so that the compilation is paid once a trial and not taken for every step's cost."""
-    class Run:   # one step per iteration; the first step takes 0.3 s (a compilation), the others 0.01 s
+    class Training:   # one step per iteration; the first step takes 0.3 s (a compilation), the others 0.01 s
         def __init__(self):
             self.learner = type("Learner", (), {})()
             self.learner.rule = Rule("x", lambda *args: time.sleep(0.01 if calls else 0.3) or calls.append(1), None)
 
-        def iterate(self, iteration):
+        def iterate(self, iteration, costliest=False):
+            assert costliest   # the estimate times the task's costliest iterations (tasks.Task.play_costliest)
             self.learner.rule.step(Params, None, None, None)
 
     class Params:
         weights = [torch.zeros(1, 1, 1)]
 
     calls = []
-    monkeypatch.setattr(cost.engine.PackedTraining, "build", staticmethod(lambda members: Run()))
+    monkeypatch.setattr(cost.engine.PackedTraining, "build", staticmethod(lambda members: Training()))
     monkeypatch.setattr(cost, "stand_in", lambda member, device: member)
     trial = cost.measure_trial([{"rule": "x"}], iterations=100, threads=1, device="cpu", budget=0.05)
     assert len(calls) == 2 and 0.2 < trial.compile < 1.0
