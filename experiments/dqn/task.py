@@ -149,18 +149,9 @@ class DeepQLearning(Task):
         to the step limit (an environment that ends starts again), stores the transitions, then takes
         its TD updates as if past `learning_starts`: a learned CartPole balances to the limit, an
         unlearned Acrobot or MountainCar rarely ends before it."""
-        steps, rows = self.staging.s.shape[1], ~self.envs.inactive
-        obs = self.envs.reset()
-        for k in range(steps):
-            self.norm.update(obs, rows)
-            s = self.norm(obs)
-            self.explore.draw(rows)
-            actions = self.greedy_actions(learner, s)
-            obs, reward, terminated, truncated = self.envs.step(actions, rows.copy(), obs)
-            self.staging.put(k, rows, s, actions, reward, self.norm(obs), terminated.astype(np.float64))
-            obs = self.envs.reset(rows & (terminated | truncated), obs)
-        self.buffer.store(self.staging, np.where(rows, steps, 0))
-        self.learn(learner, rows & (self.buffer.size >= self.cfg["batch_size"]))
+        lengths, _ = self.play_episodes(epsilon(self.cfg, iteration), learner, steps=self.staging.s.shape[1])
+        self.buffer.store(self.staging, lengths)
+        self.learn(learner, ~self.envs.inactive & (self.buffer.size >= self.cfg["batch_size"]))
         return {}
 
     def greedy_actions(self, learner, s):
@@ -168,15 +159,16 @@ class DeepQLearning(Task):
         q = learner.predict(torch.from_numpy(s).to(self.device, self.dtype)[:, None, :])
         return q[:, 0, :].argmax(-1).cpu().numpy()
 
-    def play_episodes(self, eps, learner):
-        """One episode of every member (staged); returns (lengths [M], returns [M])."""
+    def play_episodes(self, eps, learner, steps=None):
+        """One episode of every member (staged); returns (lengths [M], returns [M]). With `steps`
+        (play_costliest), every member plays exactly that many steps, an ended episode starting again."""
         members = len(self.envs.failed)
         obs = self.envs.reset()
         rows = ~self.envs.inactive                     # members still in their episode
         lengths = np.zeros(members, dtype=np.int64)
         returns = np.zeros(members)
         k = 0
-        while rows.any():
+        while k < steps if steps else rows.any():
             self.norm.update(obs, rows)
             s = self.norm(obs)
             u = self.explore.draw(rows)
@@ -190,7 +182,10 @@ class DeepQLearning(Task):
                 self.norm.update(obs, ended)
             lengths += rows
             returns += np.where(rows, reward, 0.0)
-            rows &= ~ended
+            if steps:
+                obs = self.envs.reset(ended, obs)
+            else:
+                rows &= ~ended
             k += 1
         return lengths, returns
 
