@@ -13,9 +13,11 @@ steps; the counts are tensors, so one compiled program serves every T. Then, at 
 weights take the optimizer's step on dE/dW at that state, outside the compiled program (so every
 optimizer works).
 
-With a batch of one example, the batched products ([M, 1, n] x [M, n, n]) are fused
-multiply-and-sum kernels instead of calls to the BLAS (inductor's `decompose_mm_pass`): the BLAS
-pays a call per member, which is where most of such a step goes otherwise.
+Dense networks with a batch of one example run dense_kernel.py's C kernel instead (the same moves,
+member by member while each member's weights are in the cache), where it can be built. Otherwise,
+with a batch of one, the batched products ([M, 1, n] x [M, n, n]) are fused multiply-and-sum
+kernels instead of calls to the BLAS (inductor's `decompose_mm_pass`): the BLAS pays a call per
+member, which is where most of such a step goes otherwise.
 
 Results equal pc_step's to float32 rounding: the fused kernels sum in another order, so E_k and
 E_(k-1) can tie differently near convergence and flip a discount (tests/test_fused.py compares
@@ -28,29 +30,24 @@ inference is asked for, `fused_pc_step` runs pc_step (and says once why, `fallba
 Compilation costs tens of CPU-seconds per network shape the first time on this machine (24 for a
 10-layer net, besides the C++ compiler's); the compiled program is kept in a persistent cache
 (`compile_cache_dir`), so a later trial or launch of the same shapes pays only the tracing and the
-load (4 CPU-seconds for that net).
+load (4 CPU-seconds for that net). The C kernel compiles once per machine (about a CPU-second per
+dtype), into the same cache, for every shape.
 """
 import functools
 import os
-from pathlib import Path
 import warnings
 
 import torch
 from torch._higher_order_ops.while_loop import while_loop
 
+import dense_kernel
+from dense_kernel import compile_cache_dir
 from network import feedforward, output_errors, output_loss, per_member
 from pc_trainable import pc_step, prediction_errors, sum_of_squares, value_gradients
 
 UNROLL = 4   # inference steps per iteration of the compiled loop (then single steps to T-1)
 MAX_VECTOR_BATCH = 1   # batches up to this size multiply as fused kernels, larger ones call the BLAS
 MAX_SHAPES = 64        # compiled programs (network shapes, activations, ...) per process
-
-
-def compile_cache_dir():
-    """Where compiled kernels persist across processes: $TORCHINDUCTOR_CACHE_DIR if set, else
-    ~/.cache/prospective-configuration/inductor."""
-    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR",
-                               Path.home() / ".cache" / "prospective-configuration" / "inductor"))
 
 
 def fallback_reason(settings, trace=None):
@@ -126,10 +123,14 @@ def fused_pc_step(params, optimizer, s, t, act, settings, output_mask=None, trac
     if reason is not None:
         warn_once(reason)
         return pc_step(params, optimizer, s, t, act, settings, output_mask, trace)
-    loops, rest = divmod(settings.T - 1, UNROLL)
-    infer = compiled_inference(s.shape[-2] <= MAX_VECTOR_BATCH)
-    xs, mu_1, loss = infer(params, s, t, act, output_mask, settings.inference_lr, settings.x_lr_discount,
-                           torch.tensor(loops), torch.tensor(rest))
+    if dense_kernel.applies(params, s, act) and dense_kernel.available():
+        xs, mu_1, loss = dense_kernel.inference(params, s, t, act, output_mask, settings.inference_lr,
+                                                settings.x_lr_discount, settings.T - 1)
+    else:
+        loops, rest = divmod(settings.T - 1, UNROLL)
+        infer = compiled_inference(s.shape[-2] <= MAX_VECTOR_BATCH)
+        xs, mu_1, loss = infer(params, s, t, act, output_mask, settings.inference_lr, settings.x_lr_discount,
+                               torch.tensor(loops), torch.tensor(rest))
     acts, errors, _ = prediction_errors(params, s, xs, t, act, output_mask, mu_1)
     optimizer.step(params, params.gradients(acts, errors))
     return loss

@@ -215,8 +215,9 @@ class PCConfig(Section):
         None, description="inference step from which the value nodes stay where they are, e.g. to "
                           "update the weights on a frozen inferred state (null: they move at every "
                           "step but the last)")
-    fused: bool = Field(False, description="run the inference loop as compiled code on a CPU (fused.py): the "
-                                           "same results to float32 rounding, several times faster once "
+    fused: bool = Field(False, description="run the inference loop as compiled code on a CPU (fused.py; dense "
+                                           "nets with batches of one example: a C kernel, dense_kernel.py): "
+                                           "the same results to float32 rounding, several times faster once "
                                            "compiled (tens of seconds per network shape, kept in a cache "
                                            "across launches); update_p_at other than last runs unfused")
 

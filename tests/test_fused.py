@@ -1,4 +1,5 @@
-"""The fused PC step (fused.py) against the plain one (pc_trainable.pc_step), the reference.
+"""The fused PC step (fused.py: its compiled loop, and dense_kernel.py's C kernel for dense networks
+with small batches) against the plain one (pc_trainable.pc_step), the reference.
 
 Oracle: pc_step itself, in float64, where rounding differences stay near 1e-15 and no discount can
 flip on a tie, so the two must agree to 1e-10 over several batches whatever the model kind, the
@@ -10,12 +11,14 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+from unittest import mock
 
 import pandas as pd
 import pytest
 import torch
 
 import conv
+import dense_kernel
 import engine
 import fused
 import network
@@ -41,10 +44,25 @@ def settings(M, T, update_p_at="last", freeze_x_at=None):
                           update_p_at=pct.update_steps(update_p_at, T), x_steps=freeze_x_at)
 
 
-def train_both(params, act, st, batches, opt="sgd", mask=None):
-    """(losses, params) of pc_step and of fused_pc_step over the same batches from the same weights."""
+def compiled_pc_step(*args, **kwargs):
+    """fused_pc_step on its compiled loop whatever the batch size (the C kernel never applies)."""
+    with mock.patch.object(dense_kernel, "MAX_BATCH", 0):
+        return fused.fused_pc_step(*args, **kwargs)
+
+
+def kernel_pc_step(*args, **kwargs):
+    """fused_pc_step with the C kernel on dense networks of any batch size (it computes them all)."""
+    with mock.patch.object(dense_kernel, "MAX_BATCH", 1 << 30):
+        return fused.fused_pc_step(*args, **kwargs)
+
+
+FAST_STEPS = pytest.mark.parametrize("fast_step", [compiled_pc_step, kernel_pc_step], ids=["compiled", "kernel"])
+
+
+def train_both(params, act, st, batches, opt="sgd", mask=None, fast_step=fused.fused_pc_step):
+    """(losses, params) of pc_step and of a fast step over the same batches from the same weights."""
     out = []
-    for step in (pct.pc_step, fused.fused_pc_step):
+    for step in (pct.pc_step, fast_step):
         p = params.clone()
         lr = torch.linspace(0.01, 0.03, p.num_members, dtype=DT)[:, None].expand(-1, len(p.weights))
         optimizer = optim.OPTIMIZERS[opt](p, lr.contiguous(), weight_decay=0.01)
@@ -74,17 +92,82 @@ CASES = [  # activation, output activation, bias, per-member input, output mask,
 ]
 
 
+@FAST_STEPS
 @pytest.mark.parametrize("act_name,on_output,bias,per_member,masked,opt,Ts", CASES,
                          ids=[c[0] for c in CASES])
-def test_fused_step_equals_plain_step_for_every_T(act_name, on_output, bias, per_member, masked, opt, Ts):
+def test_fused_step_equals_plain_step_for_every_T(act_name, on_output, bias, per_member, masked, opt, Ts,
+                                                  fast_step):
     sizes, M = [3, 5, 4, 2], 3
     params = packed(sizes, M, bias, seed=1)
     act = network.ACTIVATIONS[act_name].with_output(on_output)
     mask = torch.tensor([1.0, 0.0], dtype=DT) if masked else None
     for T in Ts:   # one compiled program serves every T (the loop counts are tensors)
-        plain, fast = train_both(params, act, settings(M, T), batches(sizes, M, 4, per_member), opt, mask)
+        plain, fast = train_both(params, act, settings(M, T), batches(sizes, M, 4, per_member), opt, mask,
+                                 fast_step)
         assert_same(plain, fast)
         assert not torch.equal(plain[1].weights[0], params.weights[0]) or T == 1
+
+
+def test_a_dense_network_with_one_example_per_batch_runs_the_kernel_and_others_the_compiled_loop():
+    sizes, M = [3, 5, 4, 2], 2
+    params, act = packed(sizes, M, True, seed=2), network.ACTIVATIONS["relu"]
+    for B, kernel_runs in ((1, True), (2, False)):
+        with mock.patch.object(dense_kernel, "inference", wraps=dense_kernel.inference) as kernel:
+            plain, fast = train_both(params, act, settings(M, 9), batches(sizes, M, B, False))
+        assert kernel.called == kernel_runs
+        assert_same(plain, fast)
+
+
+def test_the_kernel_in_float32_equals_the_plain_step_to_rounding():
+    """Case c of benchmarks/peers at a smaller scale: 6 members of a 16-wide 5-layer linear net, T = 64."""
+    sizes, M = [16] * 6, 6
+    params = packed(sizes, M, False, seed=6)
+    params = network.Params([w.float() for w in params.weights], [None] * 5)
+    st = pct.PCSettings(T=64, inference_lr=torch.full((M,), 0.1), x_lr_discount=torch.full((M,), 0.5),
+                        update_p_at=frozenset([63]))
+    data = [(s.float(), t.float()) for s, t in batches(sizes, M, 1, True, n=5)]
+    out = []
+    for step in (pct.pc_step, fused.fused_pc_step):
+        p = params.clone()
+        optimizer = optim.SGD(p, torch.full((M, 5), 0.01))
+        out.append(([step(p, optimizer, s, t, network.ACTIVATIONS["identity"], st) for s, t in data], p))
+    for a, b, initial in zip(out[0][1].weights, out[1][1].weights, params.weights):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(a, initial)
+
+
+@pytest.fixture
+def fresh_kernel(tmp_path, monkeypatch):
+    """dense_kernel built anew into a private cache, its caches cleared before and after."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    for cached in (dense_kernel.available, dense_kernel.kernel):
+        cached.cache_clear()
+    yield tmp_path / "cache" / "dense_kernel"
+    for cached in (dense_kernel.available, dense_kernel.kernel):
+        cached.cache_clear()
+
+
+def test_without_a_c_compiler_the_compiled_loop_serves_with_a_note(fresh_kernel, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_kernel / "no-such-compiler"))
+    sizes, M = [3, 4, 2], 2
+    params = packed(sizes, M, True, seed=8)
+    with pytest.warns(RuntimeWarning, match="cannot build the C kernel"):
+        plain, fast = train_both(params, network.ACTIVATIONS["tanh"], settings(M, 6), batches(sizes, M, 1, False))
+    assert_same(plain, fast)
+    assert not dense_kernel.available()
+
+
+def test_a_kernel_library_others_can_write_is_never_loaded(fresh_kernel):
+    assert dense_kernel.available()   # built into the fresh cache
+    library = next(fresh_kernel.glob("float-*.so"))
+    dense_kernel.kernel.cache_clear()
+    library.chmod(0o777)
+    with pytest.raises(OSError, match="not private"):
+        dense_kernel.kernel(torch.float32)
+    library.chmod(0o700)
+    fresh_kernel.chmod(0o777)
+    with pytest.raises(OSError, match="not private"):
+        dense_kernel.kernel(torch.float32)
 
 
 def test_fused_step_equals_plain_step_on_a_convolutional_network():
@@ -173,7 +256,7 @@ sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 import fused, network, optim
 from test_fused import batches, packed, settings
 params = packed([2, 3, 2], 2, True, seed=5)
-s, t = batches([2, 3, 2], 2, 1, False, n=1)[0]
+s, t = batches([2, 3, 2], 2, 2, False, n=1)[0]   # 2 examples: the compiled loop, not the C kernel
 fused.fused_pc_step(params, optim.SGD(params, torch.full((2, 2), 0.01, dtype=torch.float64)), s, t,
                     network.ACTIVATIONS["tanh"], settings(2, 3))
 from torch._dynamo.utils import counters

@@ -21,17 +21,19 @@ import torch
 import bp_trainable as bpt
 from config_errors import validate
 import engine
-import fused
 import network
 import optim
 import pc_trainable as pct
 from schema import SupervisedConfig
+from test_fused import compiled_pc_step, kernel_pc_step
 
 DT = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)
-# The PC tests with hand derivations and the autograd oracle run on both paths: the plain pc_step
-# (the reference) and the fused one (fused.py; it runs pc_step where it does not apply).
-PC_STEPS = pytest.mark.parametrize("pc_step", [pct.pc_step, fused.fused_pc_step], ids=["plain", "fused"])
+# The PC tests with hand derivations and the autograd oracle run on every path: the plain pc_step
+# (the reference) and the fused one (fused.py; it runs pc_step where it does not apply) on its compiled
+# loop and on its C kernel (dense_kernel.py).
+PC_STEPS = pytest.mark.parametrize("pc_step", [pct.pc_step, compiled_pc_step, kernel_pc_step],
+                                   ids=["plain", "compiled", "kernel"])
 
 # Activations written independently of network.ACTIVATIONS (autograd supplies the derivatives).
 ORACLE_F = {
