@@ -11,8 +11,8 @@ work, the evaluations) is timed for real. Per iteration
     seconds = (measured seconds outside the steps) + (steps) x (seconds per step),
 
 averaged over the iterations that fit the budget (at least one), times the run's iterations, plus
-the build and what the first step took beyond the others (with `pc.fused`, the compilation, or its
-load from the cache). A run with `pc.fused` on a CPU is measured unfused as well, and the preview
+the build and what the first step of each batch shape took beyond the others (with `pc.fused`, the
+compilation, or its load from the cache). A run with `pc.fused` on a CPU is measured unfused as well, and the preview
 says whether the fused step repays its compilation.
 Memory: how much this process's resident memory grows while the trial is built and run (on a GPU,
 torch's peak allocation), on top of a worker's own (this process's, torch and data loaded).
@@ -94,18 +94,24 @@ def resident():
 
 class StepTimer:
     """A rule's step that runs (and is timed) while less than `budget` seconds of steps were spent,
-    and is only counted after that (the parameters then stay as they are)."""
+    and is only counted after that (the parameters then stay as they are). The first step of each
+    batch shape warms up (with pc.fused it compiles that shape: a trial pays it once, e.g. for an
+    epoch's last, smaller batch): its time is kept apart from the steps'."""
 
     def __init__(self, step, budget, sync):
         self.step, self.budget, self.sync = step, budget, sync
-        self.times, self.skipped, self.inside, self.peak = [], 0, 0.0, resident()
+        self.times, self.warmups, self.shapes = [], [], set()
+        self.skipped, self.inside, self.peak = 0, 0.0, resident()
 
     def __call__(self, params, optimizer, s, t, *args, **kwargs):
         start = time.perf_counter()
-        if len(self.times) < 2 or sum(self.times[1:]) < self.budget:   # the first step warms up
+        shape = None if s is None else tuple(s.shape)
+        warms_up = shape not in self.shapes
+        if warms_up or not self.times or sum(self.times) < self.budget:
+            self.shapes.add(shape)
             loss = self.step(params, optimizer, s, t, *args, **kwargs)
             self.sync()
-            self.times.append(time.perf_counter() - start)
+            (self.warmups if warms_up else self.times).append(time.perf_counter() - start)
             self.peak = max(self.peak or 0, resident() or 0) or None
         else:
             loss = params.weights[0].new_zeros(params.weights[0].shape[0])
@@ -115,17 +121,17 @@ class StepTimer:
 
     @property
     def count(self):
-        return len(self.times) + self.skipped
+        return len(self.times) + len(self.warmups) + self.skipped
 
     @property
     def per_step(self):
-        timed = self.times[1:] or self.times
+        timed = self.times or self.warmups
         return sum(timed) / len(timed) if timed else 0.0
 
     @property
-    def first_extra(self):
-        """What the first step took beyond a later one: a compilation (pc.fused), paid once a trial."""
-        return max(0.0, self.times[0] - self.per_step) if len(self.times) > 1 else 0.0
+    def warmup_extra(self):
+        """What the warm-up steps took beyond later ones: compilations (pc.fused), paid once a trial."""
+        return sum(max(0.0, w - self.per_step) for w in self.warmups) if self.times else 0.0
 
 
 def measure_trial(members, iterations, threads, device, budget=0.25):
@@ -154,15 +160,15 @@ def measure_trial(members, iterations, threads, device, budget=0.25):
             sync()
             outside.append(time.perf_counter() - begin - (timer.inside - inside))
             steps.append(timer.count - count)
-            if time.perf_counter() - start > 4 * budget and len(timer.times) != 1:   # a second step
-                break   # separates a compilation (the first step's extra) from the steps
+            if time.perf_counter() - start > 4 * budget and timer.times:   # a step beside the warm-up
+                break   # separates a compilation (the warm-up's extra) from the steps
         per_iteration = sum(o + n * timer.per_step for o, n in zip(outside, steps)) / len(outside)
         if device == "cuda":
             memory = torch.cuda.max_memory_allocated()
         else:
             memory = None if before is None else max(0, max(timer.peak or 0, resident() or 0) - before)
         del training
-        return TrialCost(build + timer.first_extra + iterations * per_iteration, memory, timer.first_extra)
+        return TrialCost(build + timer.warmup_extra + iterations * per_iteration, memory, timer.warmup_extra)
     finally:
         torch.set_num_threads(previous_threads)
         gc.collect()

@@ -228,6 +228,27 @@ def test_a_timed_step_runs_until_its_budget_then_is_only_counted():
     assert 0.009 < timer.per_step < 0.05
 
 
+def test_the_first_step_of_each_batch_shape_warms_up_apart_from_the_steps():
+    """A compilation for a new shape (an epoch's last, smaller batch) is paid once, not per step."""
+    torch = __import__("torch")
+
+    def step(params, optimizer, s, t, *rest):
+        time.sleep(0.3 if s.shape not in seen else 0.01)   # compiles a shape on its first step
+        seen.add(s.shape)
+
+    seen = set()
+
+    class Params:
+        weights = [torch.zeros(3, 2, 2)]
+
+    timer = cost.StepTimer(step, budget=0.025, sync=lambda: None)
+    for shape in [(3, 32, 4)] * 3 + [(3, 16, 4)] + [(3, 32, 4)] * 6:
+        timer(Params, None, torch.zeros(shape), None)
+    assert len(timer.warmups) == 2 and timer.count == 10
+    assert 0.009 < timer.per_step < 0.05                       # the second shape's compilation left out
+    assert 0.5 < timer.warmup_extra < 0.7                      # both compilations, once each
+
+
 def test_a_dry_run_previews_trials_packing_and_cost_without_ray_and_writes_nothing(tmp_path):
     check = ("import sys, main\n"
              "codes = [main.main(['-c', 'interference/fig3a', '--profile', 'quick', '--dry-run']),\n"
