@@ -176,7 +176,7 @@ def table(results, equivalences, sources, note):
     lines = [f"# Side by side with PCX ({note})", "",
              "CPU-seconds and wall seconds of the whole case after compilation (min / median of the "
              "runs), the ratio project / PCX of the median CPU-seconds, the compilation (median, wall "
-             "seconds: PCX's jit; the fused step's torch.compile, from the persistent cache where it holds "
+             "seconds: PCX's jit; the fused step's torch.compile or C kernel, from the persistent cache where it holds "
              "the shapes), and the largest weight difference to PCX relative to the largest weight "
              "(float32 runs: median; float64 equivalence run of 3 batches), and the load average (1 minute, "
              "min-max) as the side's runs started.", "",
