@@ -55,31 +55,42 @@ def experiment_claims(experiment):
 
 @dataclass
 class Run:
-    """One config's run as the report uses it (`folder` None: not run)."""
+    """One config's run as the report uses it (`folder` None: not run); `profile` the profile it ran
+    with (None: the config as it stands)."""
     config: str
     scale: str = ""
     folder: Path = None
     info: dict = field(default_factory=dict)
     checksum: str = "–"
     problem: str = ""
+    profile: str = None
 
     def command(self):
-        return f"python main.py -c {self.config}" + (" --profile quick" if self.scale == QUICK_SCALE else "")
+        return f"python main.py -c {self.config}" + (f" --profile {self.profile}" if self.profile else "")
+
+    @property
+    def label(self):
+        """The config as claims name it: with its paper-scale profile, if any (<config>@<profile>)."""
+        return f"{self.config}@{self.profile}" if self.profile and self.profile != QUICK else self.config
 
 
-def find_run(config, profile):
-    """The config's current run: paper scale (unless `profile` is quick), else the quick profile's."""
+def find_run(claim_config, profile):
+    """The current run a claim's config names: paper scale (the config as it stands, or a paper-scale
+    profile named as <config>@<profile>, e.g. dqn/fig4k@cartpole) unless `profile` is quick, else the
+    quick profile's."""
+    config, _, paper_profile = claim_config.partition("@")
     tried = []
-    for scale, run_profile in ((PAPER, None), (QUICK_SCALE, QUICK)):
-        if profile == QUICK and run_profile is None:
+    for scale, run_profile in ((PAPER, paper_profile or None), (QUICK_SCALE, QUICK)):
+        if profile == QUICK and scale == PAPER:
             continue
         try:
             folder = results.check_home(results.run_home(resolve_config_path(config), run_profile))
             if folder is not None:
-                return Run(config, scale, folder, results.read_info(folder), checksum(folder))
+                return Run(config, scale, folder, results.read_info(folder), checksum(folder), profile=run_profile)
         except ConfigError as error:
             tried.append(printable(last_line(error)))
-    return Run(config, QUICK_SCALE if profile == QUICK else PAPER, problem="; ".join(tried))
+    scale, run_profile = (QUICK_SCALE, QUICK) if profile == QUICK else (PAPER, paper_profile or None)
+    return Run(config, scale, problem="; ".join(tried), profile=run_profile)
 
 
 def checksum(folder):
@@ -111,11 +122,11 @@ def undecided(claim, error):
 
 
 def figure_file(experiment, panel, run):
-    """The committed figure of a panel (the -quick one for a quick run), or None (also when the
+    """The committed figure of a panel (the -<profile> one for a run of a profile), or None (also when the
     panel's config has no run)."""
     if run.folder is None:
         return None
-    suffix = "-quick" if run.scale == QUICK_SCALE else ""
+    suffix = f"-{run.profile}" if run.profile else ""
     path = EXPERIMENTS_DIR / experiment / "figures" / f"{panel}{suffix}.png"
     return path if path.is_file() else None
 
@@ -209,9 +220,9 @@ RUN_HEADER = ["config", "scale", "run id", "wall time", "data", "git revision", 
 
 def run_row(run):
     if run.folder is None:
-        return [run.config, "not run", *["–"] * (len(RUN_HEADER) - 2)]
+        return [run.label, "not run", *["–"] * (len(RUN_HEADER) - 2)]
     facts = dict(run_facts(run), data=", ".join(run.info.get("data") or ["–"]))   # the table names the sets
-    return [run.config, *(facts[key] for key in RUN_HEADER[1:])]
+    return [run.label, *(facts[key] for key in RUN_HEADER[1:])]
 
 
 def blocks(panels, runs, profile, results_folder):
@@ -238,11 +249,11 @@ def blocks(panels, runs, profile, results_folder):
     if missing:
         out += [("h", 2, "Not run yet"),
                 ("table", ["config", "the command that makes it", "why"],
-                 [[run.config, run.command(), run.problem or "no complete run"] for run in missing])]
+                 [[run.label, run.command(), run.problem or "no complete run"] for run in missing])]
     for experiment in dict.fromkeys(panel.experiment for panel in panels):
         out.append(("h", 2, experiment))
         for panel in (p for p in panels if p.experiment == experiment):
-            out.append(("h", 3, f"{panel.name} ({panel.run.config}, {panel.run.scale if panel.run.folder else 'not run'})"))
+            out.append(("h", 3, f"{panel.name} ({panel.run.label}, {panel.run.scale if panel.run.folder else 'not run'})"))
             if panel.figure:
                 out.append(("figure", panel.figure))
             elif panel.run.folder:

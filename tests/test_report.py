@@ -27,9 +27,11 @@ def test_every_experiment_declares_claims_of_its_own_configs_panels_with_unique_
         declared = report.experiment_claims(experiment)
         assert declared, f"{experiment}: no claims.py with CLAIMS"
         for claim in declared:
-            assert claim.config.split("/")[0] == experiment
-            figures = yaml.safe_load(resolve_config_path(claim.config).read_text())["figures"]
-            assert claim.panel in figures, (claim.id, figures)
+            config, _, profile = claim.config.partition("@")   # <config>@<paper-scale profile>
+            assert config.split("/")[0] == experiment
+            document = yaml.safe_load(resolve_config_path(config).read_text())
+            assert claim.panel in document["figures"], (claim.id, document["figures"])
+            assert not profile or profile in document["profiles"], (claim.id, profile)
             assert claim.text and claim.quantity and claim.band != (None, None) and claim.seeds >= 1
             assert claim.quick or claim.note, f"{claim.id}: not expected on quick data, but no note says why"
     ids = [claim.id for claim in every_claim()]
@@ -83,9 +85,19 @@ def test_the_report_decides_the_claims_of_the_runs_there_and_lists_the_others_wi
     assert "12 s over 3 launches, 1 killed before recording theirs" in text       # 4.0 + 8.4, one unrecorded
     assert f"fashion_mnist: t10k-labels-idx1-ubyte.gz {MD5}" in text and "| fashion_mnist |" in text
     assert "| batch_size/fig4bc | python main.py -c batch_size/fig4bc |" in text      # not run: its command
+    assert "| dqn/fig4k@cartpole | python main.py -c dqn/fig4k --profile cartpole |" in text   # a paper-scale profile
     assert "quick profile" in text and "![fig3a](" in text
     html = page.read_text()
     assert "data:image/png;base64," in html and "src='http" not in html and run.name in html
+
+
+def test_a_claim_of_a_paper_scale_profile_is_decided_on_that_profiles_run(results_dir):
+    run = write_run("dqn/fig4k", dip_rows(0.9, 0.8), profile="cartpole")
+    found = report.find_run("dqn/fig4k@cartpole", None)
+    assert found.folder == run and found.scale == report.PAPER and found.label == "dqn/fig4k@cartpole"
+    assert found.command() == "python main.py -c dqn/fig4k --profile cartpole"
+    assert report.find_run("dqn/fig4k", None).folder is None      # the whole grid: not run
+    assert report.find_run("dqn/fig4k@cartpole", "quick").folder is None
 
 
 def test_with_profile_quick_only_quick_runs_count(results_dir, tmp_path):
