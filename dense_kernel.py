@@ -55,7 +55,7 @@ def run(params, xs, mu_1, t, act, output_mask, gamma, discount, steps):
     """Move the value nodes xs (the hidden layers', [M, B, n_l] each) in place."""
     dtype, (M, B, out) = xs[0].dtype, xs[0].shape[:2] + (params.weights[-1].shape[1],)
     kept = [w.contiguous() for w in params.weights] + [None if b is None else b.contiguous() for b in params.biases]
-    target = t.expand(M, B, out).contiguous()
+    target = t.to(dtype).expand(M, B, out).contiguous()
     mask = None if output_mask is None else output_mask.to(dtype).expand(M, B, out).contiguous()
     gamma, discount = gamma.to(dtype).contiguous(), discount.to(dtype).contiguous()
     L = len(params.weights)
