@@ -84,13 +84,26 @@ def find_run(claim_config, profile):
         if profile == QUICK and scale == PAPER:
             continue
         try:
-            folder = results.check_home(results.run_home(resolve_config_path(config), run_profile))
+            home = results.run_home(resolve_config_path(config), run_profile)
+            folder = results.check_home(home)
             if folder is not None:
                 return Run(config, scale, folder, results.read_info(folder), checksum(folder), profile=run_profile)
+            tried.append(unfinished(home, run_profile))
         except ConfigError as error:
             tried.append(printable(last_line(error)))
     scale, run_profile = (QUICK_SCALE, QUICK) if profile == QUICK else (PAPER, paper_profile or None)
-    return Run(config, scale, problem="; ".join(tried), profile=run_profile)
+    return Run(config, scale, problem="; ".join(filter(None, tried)), profile=run_profile)
+
+
+def unfinished(home, profile):
+    """How far a home's newest run got when it has not completed ('' when there is none)."""
+    run, info = results.newest_run(home)
+    if run is None or info["status"] == results.COMPLETE:
+        return ""
+    labels = info.get("trial_labels") or []
+    done = len(labels) - len(results.unfinished_trials(run))
+    scale = f"{profile} profile" if profile else "paper scale"
+    return f"{scale}: run {run.name} unfinished, {done} of {len(labels)} trials done (--resume continues it)"
 
 
 def checksum(folder):

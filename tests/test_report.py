@@ -100,6 +100,18 @@ def test_a_claim_of_a_paper_scale_profile_is_decided_on_that_profiles_run(result
     assert report.find_run("dqn/fig4k@cartpole", "quick").folder is None
 
 
+def test_an_unfinished_run_is_reported_with_how_far_it_got(results_dir, tmp_path):
+    home = results.run_home(resolve_config_path("interference/fig3a"))
+    run = results.new_run(home)
+    results.write_info(run, {"status": "running", "config_file": str(resolve_config_path("interference/fig3a")),
+                             "resolved": "{}", "trial_labels": ["rule=pc", "rule=bp"]})
+    found = report.find_run("interference/fig3a", None)
+    assert found.folder is None
+    assert f"paper scale: run {run.name} unfinished, 0 of 2 trials done (--resume continues it)" in found.problem
+    md, _, _ = report.write(out=tmp_path / "report")
+    assert f"run {run.name} unfinished, 0 of 2 trials done" in md.read_text()
+
+
 def test_with_profile_quick_only_quick_runs_count(results_dir, tmp_path):
     write_run("interference/fig3a", dip_rows(0.93, 0.76))
     md, page, panels = report.write("quick", out=tmp_path / "report")
