@@ -156,8 +156,8 @@ INLINE void transpose(REAL *restrict to, const REAL *restrict from, long rows, l
 CLONES int NAME(int L, const long *n, int M, int B, int steps, int act, int on_output, REAL *const *W,
                 REAL *const *bias, REAL *const *x, const REAL *mu1, const REAL *t, const REAL *mask,
                 const REAL *gamma, const REAL *discount) {
-    long size = 0;   /* of the scratch: fx and eps of every layer, the transposes, back */
-    for (int l = 0; l <= L; l++) size += 3 * B * n[l] + (l < L ? n[l] * n[l + 1] : 0);
+    long size = 0;   /* of the scratch, from layer 1 on (the input is clamped): fx, eps, transposes, back */
+    for (int l = 1; l <= L; l++) size += 2 * B * n[l] + (l < L ? n[l] * n[l + 1] + B * n[l] : 0);
     REAL *scratch = malloc(sizeof(REAL) * size);
     REAL **at = malloc(sizeof(REAL *) * 6 * (L + 1));
     if (!scratch || !at) {
@@ -167,22 +167,22 @@ CLONES int NAME(int L, const long *n, int M, int B, int steps, int act, int on_o
     }
     REAL **fx = at, **eps = at + (L + 1), **WT = at + 2 * (L + 1), **Wm = at + 3 * (L + 1);
     REAL **bm = at + 4 * (L + 1), **xm = at + 5 * (L + 1), *free_at = scratch;
-    for (int l = 0; l <= L; l++) {
+    for (int l = 1; l <= L; l++) {
         fx[l] = free_at;
         eps[l] = free_at + B * n[l];
         free_at += 2 * B * n[l];
+        if (l < L) {
+            WT[l] = free_at;
+            free_at += n[l] * n[l + 1];
+        }
     }
-    for (int l = 0; l < L; l++) {
-        WT[l] = free_at;
-        free_at += n[l] * n[l + 1];
-    }
-    REAL *back = free_at;   /* the rest: B * n[l] for the widest layer at most */
+    REAL *back = free_at;   /* the rest: B * n[l] for the widest hidden layer at most */
     for (int m = 0; m < M; m++) {
-        for (int l = 0; l < L; l++) {
+        for (int l = 1; l < L; l++) {
             Wm[l] = W[l] + (long)m * n[l + 1] * n[l];
             bm[l] = bias[l] ? bias[l] + (long)m * n[l + 1] : NULL;
-            xm[l] = l ? x[l] + (long)m * B * n[l] : NULL;
-            if (l) transpose(WT[l], Wm[l], n[l + 1], n[l]);
+            xm[l] = x[l] + (long)m * B * n[l];
+            transpose(WT[l], Wm[l], n[l + 1], n[l]);
         }
         long out = (long)m * B * n[L];
         member_moves(L, n, B, steps, act, on_output, Wm, WT, bm, xm, mu1 + (long)m * B * n[1], t + out,

@@ -168,7 +168,7 @@ class DeepQLearning(Task):
         lengths = np.zeros(members, dtype=np.int64)
         returns = np.zeros(members)
         k = 0
-        while k < steps if steps else rows.any():
+        while (k < steps) if steps else rows.any():
             self.norm.update(obs, rows)
             s = self.norm(obs)
             u = self.explore.draw(rows)
