@@ -170,6 +170,24 @@ def test_a_kernel_library_others_can_write_is_never_loaded(fresh_kernel):
         dense_kernel.kernel(torch.float32)
 
 
+def test_the_compiled_programs_take_atens_tanh_on_the_cpu():
+    """Inductor's own tanh differs from ATen's in the last bit for about 1% of float32 inputs (and
+    takes 5x as long): the fused step's programs call ATen's, the plain engine's, bit for bit."""
+    fused.call_atens_tanh_on_cpu()
+    x = 3 * torch.randn(100_000, generator=torch.Generator().manual_seed(0))
+    with torch._inductor.config.patch(fx_graph_cache=False):
+        compiled = torch.compile(lambda x: 2 * torch.tanh(x), fullgraph=True)
+        assert torch.equal(compiled(x), 2 * torch.tanh(x))
+
+
+def test_the_loop_multiplies_untransposed_weights_and_computes_the_plain_products():
+    params = packed([5, 4, 3, 2], 2, bias=True, seed=0)
+    loop = fused.LoopParams.of(params)
+    assert loop.transposed[0] is None and all(w.is_contiguous() for w in loop.transposed[1:])
+    a = torch.randn(2, 6, 4, dtype=DT)
+    torch.testing.assert_close(loop.layer(1, a), params.layer(1, a), rtol=1e-12, atol=0)
+
+
 def test_fused_step_equals_plain_step_on_a_convolutional_network():
     cfg = {"input_shape": [1, 6, 6], "layers": [{"channels": 2, "kernel": 3, "stride": 1, "padding": 1}]}
     generators = [torch.Generator().manual_seed(m) for m in range(2)]
